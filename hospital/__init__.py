@@ -1,0 +1,1 @@
+"""The Django project and the hospital's own domain: facility, assets, maintenance."""

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class HospitalConfig(AppConfig):
+    name = "hospital"
+    verbose_name = "Hospital"
+
+    def ready(self):
+        from .roles import sync_roles_after_migrate
+
+        post_migrate.connect(sync_roles_after_migrate, dispatch_uid="hospital.sync_roles")

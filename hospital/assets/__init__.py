@@ -1,0 +1,1 @@
+"""Assets: equipment types and the individual devices the hospital tracks and maintains."""

@@ -1,0 +1,1 @@
+"""Facility: sites, buildings, floors, departments, rooms and zones, all in floor metres."""

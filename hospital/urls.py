@@ -1,0 +1,19 @@
+"""URL map. Every page needs a login; the API takes session or token authentication."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+admin.site.site_header = "Hospital tracking administration"
+admin.site.site_title = "Hospital tracking"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("floors/<int:floor_id>/plan.svg", views.floor_plan_svg, name="floor-plan-svg"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Locator: tags, sightings, the positioning engine, position fixes, current locations, the live map."""
