@@ -20,3 +20,22 @@ def make_user(db):
         return user
 
     return make
+
+
+def pytest_sessionstart(session):
+    """In CI (REQUIRE_SERVICES=1) refuse to run on the embedded defaults: fail loudly instead."""
+    import os
+
+    if os.environ.get("REQUIRE_SERVICES") != "1":
+        return
+    from django.conf import settings
+
+    problems = []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        problems.append("DATABASE_URL does not point at PostgreSQL")
+    if settings.MQTT_EMBEDDED:
+        problems.append("MQTT_URL is not set (would use the embedded broker)")
+    if not settings.REDIS_URL:
+        problems.append("REDIS_URL is not set (would use the in-memory channel layer)")
+    if problems:
+        raise pytest.UsageError("REQUIRE_SERVICES=1 but " + "; ".join(problems))
