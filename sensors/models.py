@@ -6,7 +6,7 @@ from django.db import models
 from hospital.assets.models import Asset
 from hospital.facility.models import Floor, Room, Site, TimeStamped
 
-from .choices import BleFormat, GatewayStatus
+from .choices import BleFormat, GatewayStatus, Quantity
 
 MAC_HELP = "Bluetooth address, upper case, colon separated (AA:BB:CC:DD:EE:FF)."
 
@@ -26,6 +26,15 @@ class Gateway(TimeStamped):
     path_loss_exponent = models.FloatField(default=2.0, help_text="Path-loss model: exponent.")
     status = models.CharField(max_length=16, choices=GatewayStatus.choices, default=GatewayStatus.UNKNOWN)
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Loss accounting, kept by ingest in the same transaction as the data (so a restart neither
+    # re-counts nor forgets): the newest sequence number seen in the current boot, and totals.
+    boot_id = models.CharField(max_length=64, blank=True, editable=False)
+    last_seq = models.BigIntegerField(null=True, blank=True, editable=False)
+    batches_received = models.BigIntegerField(default=0, editable=False)
+    batches_duplicated = models.BigIntegerField(default=0, editable=False)
+    batches_lost = models.BigIntegerField(default=0, editable=False, help_text="Counted from sequence gaps.")
+    advertisements_received = models.BigIntegerField(default=0, editable=False)
+    advertisements_rejected = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["gateway_id"]
@@ -72,3 +81,78 @@ class Sensor(TimeStamped):
                     raise ValueError
             except ValueError as exc:
                 raise ValidationError({"bindkey": "must be 32 hexadecimal digits"}) from exc
+
+
+class Reading(models.Model):
+    """One measurement of one quantity by one sensor. Unique per (sensor, quantity, time), so a
+    redelivered batch can never store a reading twice."""
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="readings")
+    quantity = models.CharField(max_length=32, choices=Quantity.choices)
+    t = models.DateTimeField(db_index=False)
+    value = models.FloatField()
+
+    class Meta:
+        ordering = ["-t"]
+        constraints = [models.UniqueConstraint(fields=["sensor", "quantity", "t"], name="reading_unique")]
+        indexes = [models.Index(fields=["t"], name="reading_t_idx")]
+
+    def __str__(self):
+        return f"{self.sensor_id} {self.quantity}={self.value:g} @ {self.t:%Y-%m-%d %H:%M:%S}"
+
+
+class DiscoveredDevice(models.Model):
+    """A BLE device heard by a gateway but not enrolled as a tag or sensor. Staff enrol from the admin."""
+
+    tag_id = models.CharField(max_length=120, unique=True, help_text="Canonical identity from the decoders.")
+    address = models.CharField(max_length=17)
+    formats = models.JSONField(default=list)
+    identity = models.JSONField(default=dict)
+    last_measurements = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    last_gateway = models.CharField(max_length=64)
+    last_rssi = models.IntegerField()
+    times_heard = models.BigIntegerField(default=0)
+    ignored = models.BooleanField(default=False, help_text="Hide a neighbour's device that will never be enrolled.")
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return self.tag_id
+
+
+class DeadLetter(models.Model):
+    """An MQTT message ingest could not use, kept with the reason so an operator can see and fix it."""
+
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    topic = models.CharField(max_length=300)
+    gateway_id = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=500)
+    payload = models.BinaryField(max_length=65536, help_text="The first 64 KiB of the message.")
+    payload_size = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.topic}: {self.reason}"
+
+    @property
+    def payload_preview(self) -> str:
+        return bytes(self.payload[:500]).decode("utf-8", errors="replace")
+
+
+class IngestCounter(models.Model):
+    """Operator-visible running totals (accepted, rejected by reason, dead letters, shed load)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    value = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} = {self.value}"
