@@ -24,6 +24,10 @@ class Gateway(TimeStamped):
     enabled = models.BooleanField(default=True, help_text="Disabled gateways are rejected by ingest.")
     ref_power_dbm = models.FloatField(default=-59.0, help_text="Path-loss model: RSSI at 1 m.")
     path_loss_exponent = models.FloatField(default=2.0, help_text="Path-loss model: exponent.")
+    mqtt_password_hash = models.CharField(
+        max_length=200, blank=True, editable=False,
+        help_text="Mosquitto PBKDF2 hash of this gateway's MQTT password (manage.py mqtt_credentials).",
+    )
     status = models.CharField(max_length=16, choices=GatewayStatus.choices, default=GatewayStatus.UNKNOWN)
     last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Loss accounting, kept by ingest in the same transaction as the data (so a restart neither

@@ -39,3 +39,28 @@ def pytest_sessionstart(session):
         problems.append("REDIS_URL is not set (would use the in-memory channel layer)")
     if problems:
         raise pytest.UsageError("REQUIRE_SERVICES=1 but " + "; ".join(problems))
+
+
+@pytest.fixture
+def floor(db):
+    """A small floor with two rooms (labelled test data)."""
+    from hospital.facility.models import Building, Floor, Room, Site
+
+    site = Site.objects.create(code="tst", name="Test site")
+    building = Building.objects.create(site=site, code="main", name="Main")
+    fl = Floor.objects.create(building=building, level=1, name="Level 1", elevation_m=0, metres_per_unit=0.1)
+    Room.objects.create(floor=fl, number="1-01", room_type="patient_room", polygon=[[0, 0], [5, 0], [5, 4], [0, 4]])
+    Room.objects.create(floor=fl, number="1-02", room_type="equipment_storage", polygon=[[5, 0], [10, 0], [10, 4], [5, 4]])
+    return fl
+
+
+@pytest.fixture
+def gateway_factory(floor):
+    from sensors.models import Gateway
+
+    def make(gateway_id: str, x: float = 2.5, y: float = 2.0, **kwargs):
+        return Gateway.objects.create(
+            gateway_id=gateway_id, site=floor.building.site, floor=floor, x=x, y=y, z=2.7, **kwargs
+        )
+
+    return make
