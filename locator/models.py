@@ -34,3 +34,82 @@ class Tag(TimeStamped):
 
     def __str__(self):
         return self.tag_id
+
+
+class LocationMethod(models.TextChoices):
+    MULTILATERATION = "multilateration", "Multilateration"
+    FINGERPRINT = "fingerprint", "Survey fingerprint"
+    TWO_GATEWAYS = "two_gateways", "Two gateways"
+    ONE_GATEWAY = "one_gateway", "One gateway (nearest)"
+
+
+class CurrentLocation(models.Model):
+    """Where each tag is now: one row per tag, updated by ingest as fixes arrive."""
+
+    tag = models.OneToOneField(Tag, on_delete=models.CASCADE, primary_key=True, related_name="location")
+    floor = models.ForeignKey(Floor, on_delete=models.SET_NULL, null=True, related_name="+")
+    room = models.ForeignKey("facility.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    x = models.FloatField()
+    y = models.FloatField()
+    z = models.FloatField(default=1.0)
+    accuracy_m = models.FloatField(help_text="Radius within which the tag is, with the stated confidence.")
+    confidence = models.FloatField(default=0.0)
+    method = models.CharField(max_length=20, choices=LocationMethod.choices)
+    gateways_heard = models.PositiveSmallIntegerField(default=0)
+    fixed_at = models.DateTimeField(help_text="Time of the fix.")
+    last_seen_at = models.DateTimeField(help_text="Last time any gateway heard the tag.")
+    room_since = models.DateTimeField(null=True, blank=True)
+    moving = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["tag"]
+        indexes = [models.Index(fields=["floor", "room"]), models.Index(fields=["last_seen_at"])]
+
+    def __str__(self):
+        return f"{self.tag_id} @ {self.room or self.floor}"
+
+
+class HistoryReason(models.TextChoices):
+    MOVED = "moved", "Moved"
+    ROOM_CHANGE = "room", "Changed room"
+    FLOOR_CHANGE = "floor", "Changed floor"
+    HEARTBEAT = "heartbeat", "Heartbeat"
+
+
+class LocationHistory(models.Model):
+    """Stored only when something meaningful changed, plus a periodic heartbeat (see retention)."""
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="history")
+    t = models.DateTimeField()
+    floor = models.ForeignKey(Floor, on_delete=models.SET_NULL, null=True, related_name="+")
+    room = models.ForeignKey("facility.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    x = models.FloatField()
+    y = models.FloatField()
+    accuracy_m = models.FloatField()
+    reason = models.CharField(max_length=12, choices=HistoryReason.choices)
+
+    class Meta:
+        ordering = ["-t"]
+        indexes = [models.Index(fields=["tag", "t"]), models.Index(fields=["t"])]
+        verbose_name_plural = "location history"
+
+    def __str__(self):
+        return f"{self.tag_id} {self.t:%Y-%m-%d %H:%M:%S} {self.reason}"
+
+
+class ZoneEvent(models.Model):
+    class Kind(models.TextChoices):
+        ENTER = "enter", "Entered"
+        LEAVE = "leave", "Left"
+
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="zone_events")
+    zone = models.ForeignKey("facility.Zone", on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    t = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-t"]
+        indexes = [models.Index(fields=["zone", "t"])]
+
+    def __str__(self):
+        return f"{self.tag_id} {self.kind} {self.zone_id}"

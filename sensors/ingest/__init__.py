@@ -1,0 +1,1 @@
+"""Ingest: MQTT batches from gateways in, decoded readings, sightings and counters out."""
