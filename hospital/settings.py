@@ -110,7 +110,7 @@ if REDIS_URL:
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "hospital.channel_layer.EmbeddedChannelLayer"}}
 
 # The embedded amqtt broker listens on 11883 so it never fights a real Mosquitto on 1883.
 EMBEDDED_MQTT_PORT = int(os.environ.get("EMBEDDED_MQTT_PORT", "11883"))

@@ -44,7 +44,7 @@ def test_redis_url_selects_the_redis_channel_layer():
     with_redis = run_manage("shell", "--no-imports", "-c", code, DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3")
     without = run_manage("shell", "--no-imports", "-c", code, DEBUG="1", REDIS_URL="")
     assert with_redis.stdout.strip() == "channels_redis.core.RedisChannelLayer"
-    assert without.stdout.strip() == "channels.layers.InMemoryChannelLayer"
+    assert without.stdout.strip() == "hospital.channel_layer.EmbeddedChannelLayer"
 
 
 def test_embedded_broker_does_not_take_mosquittos_port():
