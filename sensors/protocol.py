@@ -39,11 +39,29 @@ from typing import NamedTuple
 import orjson
 
 __all__ = [
-    "PROTOCOL_VERSION", "MAX_PAYLOAD_BYTES", "MAX_ADVERTISEMENTS", "MAX_DATA_BYTES", "MAX_OFFSET_MS",
-    "ProtocolError", "Advertisement", "Rejection", "Batch", "Topic", "Status", "GatewayConfig",
-    "SeqResult", "SequenceTracker",
-    "topic_for", "parse_topic", "subscription", "encode_batch", "decode_batch",
-    "encode_status", "decode_status", "encode_config", "decode_config",
+    "PROTOCOL_VERSION",
+    "MAX_PAYLOAD_BYTES",
+    "MAX_ADVERTISEMENTS",
+    "MAX_DATA_BYTES",
+    "MAX_OFFSET_MS",
+    "ProtocolError",
+    "Advertisement",
+    "Rejection",
+    "Batch",
+    "Topic",
+    "Status",
+    "GatewayConfig",
+    "SeqResult",
+    "SequenceTracker",
+    "topic_for",
+    "parse_topic",
+    "subscription",
+    "encode_batch",
+    "decode_batch",
+    "encode_status",
+    "decode_status",
+    "encode_config",
+    "decode_config",
 ]
 
 PROTOCOL_VERSION = 1
@@ -76,6 +94,16 @@ class _Reject(Exception):
     """One advertisement in a batch is invalid (internal; becomes a Rejection)."""
 
 
+def _show(value: object) -> str:
+    """A short, bounded rendering of an offending value for error messages (payloads are hostile)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    r = repr(value)
+    return r if len(r) <= 40 else r[:36] + "...'"
+
+
 # --------------------------------------------------------------------------------------------- topics
 
 
@@ -87,14 +115,16 @@ class Topic(NamedTuple):
 
 def _check_id(what: str, value: object) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH or not set(value) <= _ID_CHARS:
-        raise ProtocolError(f"{what} must be 1..{MAX_ID_LENGTH} characters of A-Z a-z 0-9 - _ . (got {value!r})")
+        raise ProtocolError(
+            f"{what} must be 1..{MAX_ID_LENGTH} characters of A-Z a-z 0-9 - _ . (got {_show(value)})"
+        )
     return value
 
 
 def topic_for(site: str, gateway_id: str, kind: str) -> str:
     """``hospital/<site>/gw/<gateway_id>/<kind>``; validates both ids and the kind."""
     if kind not in KINDS:
-        raise ProtocolError(f"unknown topic kind {kind!r} (expected one of {', '.join(KINDS)})")
+        raise ProtocolError(f"unknown topic kind {_show(kind)} (expected one of {', '.join(KINDS)})")
     return f"{TOPIC_ROOT}/{_check_id('site', site)}/gw/{_check_id('gateway id', gateway_id)}/{kind}"
 
 
@@ -110,9 +140,11 @@ def parse_topic(topic: str) -> Topic:
         raise ProtocolError(f"topic must be a string, not {type(topic).__name__}")
     parts = topic.split("/")
     if len(parts) != 5 or parts[0] != TOPIC_ROOT or parts[2] != "gw":
-        raise ProtocolError(f"topic {topic!r} is not {TOPIC_ROOT}/<site>/gw/<gateway_id>/<kind>")
+        raise ProtocolError(f"topic {_show(topic)} is not {TOPIC_ROOT}/<site>/gw/<gateway_id>/<kind>")
     if parts[4] not in KINDS:
-        raise ProtocolError(f"topic {topic!r}: unknown kind {parts[4]!r} (expected one of {', '.join(KINDS)})")
+        raise ProtocolError(
+            f"topic {_show(topic)}: unknown kind {_show(parts[4])} (expected one of {', '.join(KINDS)})"
+        )
     t = Topic(_check_id("site", parts[1]), _check_id("gateway id", parts[3]), parts[4])
     if len(_TOPIC_CACHE) >= 65536:
         _TOPIC_CACHE.clear()
@@ -126,7 +158,7 @@ def subscription(kind: str = "adv", site: str = "+", group: str | None = None) -
     Partition ingest by site with ``site="<site>"`` so one tag's sightings meet in one process.
     """
     if kind not in KINDS:
-        raise ProtocolError(f"unknown topic kind {kind!r}")
+        raise ProtocolError(f"unknown topic kind {_show(kind)}")
     if site != "+":
         _check_id("site", site)
     f = f"{TOPIC_ROOT}/{site}/gw/+/{kind}"
@@ -171,13 +203,13 @@ _CACHE_MAX = 65536
 
 def _mac(a: object) -> str:
     if type(a) is not str or len(a) != 17 or a[2::3] != ":::::":
-        raise _Reject(f"bad MAC address {a!r} (expected AA:BB:CC:DD:EE:FF)")
+        raise _Reject(f"bad MAC address {_show(a)} (expected AA:BB:CC:DD:EE:FF)")
     try:
         ok = len(bytes.fromhex(a.replace(":", ""))) == 6
     except ValueError:
         ok = False
     if not ok:
-        raise _Reject(f"bad MAC address {a!r} (expected AA:BB:CC:DD:EE:FF)")
+        raise _Reject(f"bad MAC address {_show(a)} (expected AA:BB:CC:DD:EE:FF)")
     m = a.upper()
     if len(_MAC_CACHE) >= _CACHE_MAX:
         _MAC_CACHE.clear()
@@ -187,7 +219,7 @@ def _mac(a: object) -> str:
 
 def _cid(k: object) -> int:
     if type(k) is not str or not 1 <= len(k) <= 4 or not set(k) <= _HEX:
-        raise _Reject(f"bad company id {k!r} (expected 1-4 hex digits)")
+        raise _Reject(f"bad company id {_show(k)} (expected 1-4 hex digits)")
     v = int(k, 16)
     if len(_CID_CACHE) >= _CACHE_MAX:
         _CID_CACHE.clear()
@@ -199,8 +231,7 @@ def _uuid(k: object) -> str:
     if type(k) is str:
         if 1 <= len(k) <= 4 and set(k) <= _HEX:
             u = f"0000{int(k, 16):04x}{_SIG_BASE}"
-        elif (len(k) == 36 and k[8] == k[13] == k[18] == k[23] == "-"
-              and set(k.replace("-", "")) <= _HEX):
+        elif len(k) == 36 and k[8] == k[13] == k[18] == k[23] == "-" and set(k.replace("-", "")) <= _HEX:
             u = k.lower()
         else:
             u = ""
@@ -209,7 +240,7 @@ def _uuid(k: object) -> str:
                 _UUID_CACHE.clear()
             _UUID_CACHE[k] = u
             return u
-    raise _Reject(f"bad service UUID {k!r} (expected 4 hex digits or a 128-bit UUID)")
+    raise _Reject(f"bad service UUID {_show(k)} (expected 4 hex digits or a 128-bit UUID)")
 
 
 def _hex(v: object, what: str) -> bytes:
@@ -237,18 +268,20 @@ def _data_map(m: object, kind: str) -> dict:
     if kind == "manufacturer":
         for k, v in m.items():
             cid = _CID_CACHE.get(k)
-            out[_cid(k) if cid is None else cid] = _hex(v, f"manufacturer data {k}")
+            out[_cid(k) if cid is None else cid] = _hex(
+                v, f"manufacturer data {k if len(k) <= 40 else _show(k)}"
+            )
     else:
         for k, v in m.items():
             u = _UUID_CACHE.get(k)
-            out[_uuid(k) if u is None else u] = _hex(v, f"service data {k}")
+            out[_uuid(k) if u is None else u] = _hex(v, f"service data {k if len(k) <= 40 else _show(k)}")
     return out
 
 
 def _number(obj: dict, key: str, default: object = None) -> float:
     v = obj.get(key, default)
     if type(v) not in (int, float) or not math.isfinite(v) or v < 0:
-        raise ProtocolError(f"'{key}' must be a non-negative number (unix seconds), got {v!r}")
+        raise ProtocolError(f"'{key}' must be a non-negative number (unix seconds), got {_show(v)}")
     return float(v)
 
 
@@ -272,21 +305,23 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
         raise ProtocolError(f"batch must be a JSON object, got {type(obj).__name__}")
     v = obj.get("v")
     if type(v) is not int:
-        raise ProtocolError(f"missing or non-integer protocol version 'v': {v!r}")
+        raise ProtocolError(f"missing or non-integer protocol version 'v': {_show(v)}")
     if v != PROTOCOL_VERSION:
         raise ProtocolError(f"unsupported protocol version {v} (this server speaks {PROTOCOL_VERSION})")
     gw = obj.get("gw")
     if type(gw) is not str:
-        raise ProtocolError(f"'gw' must be the gateway id string, got {gw!r}")
+        raise ProtocolError(f"'gw' must be the gateway id string, got {_show(gw)}")
     if gw != topic_gateway_id:
-        raise ProtocolError(f"gateway id mismatch: topic says {topic_gateway_id!r}, payload says {gw!r} "
-                            "(spoofed or misconfigured gateway)")
+        raise ProtocolError(
+            f"gateway id mismatch: topic says {_show(topic_gateway_id)}, payload says {_show(gw)} "
+            "(spoofed or misconfigured gateway)"
+        )
     boot = obj.get("boot")
     if type(boot) is not str or not 1 <= len(boot) <= MAX_ID_LENGTH:
-        raise ProtocolError(f"'boot' must be a string of 1..{MAX_ID_LENGTH} characters, got {boot!r}")
+        raise ProtocolError(f"'boot' must be a string of 1..{MAX_ID_LENGTH} characters, got {_show(boot)}")
     seq = obj.get("seq")
     if type(seq) is not int:
-        raise ProtocolError(f"'seq' must be an integer, got {seq!r}")
+        raise ProtocolError(f"'seq' must be an integer, got {_show(seq)}")
     if not 0 <= seq <= MAX_SEQ:
         raise ProtocolError(f"'seq' must be 0..2**63-1, got {seq}")
     sent = _number(obj, "sent")
@@ -306,12 +341,12 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
                 raise _Reject("advertisement must be an array [t_ms, address, rssi, mfr?, svc?]")
             off, addr, rssi = a[0], a[1], a[2]
             if type(off) is not int or not 0 <= off <= MAX_OFFSET_MS:
-                raise _Reject(f"t_ms must be an integer 0..{MAX_OFFSET_MS}, got {off!r}")
+                raise _Reject(f"t_ms must be an integer 0..{MAX_OFFSET_MS}, got {_show(off)}")
             mac = macs.get(addr) if type(addr) is str else None
             if mac is None:
                 mac = _mac(addr)
             if type(rssi) is not int or not RSSI_MIN <= rssi <= RSSI_MAX:
-                raise _Reject(f"rssi must be an integer {RSSI_MIN}..{RSSI_MAX}, got {rssi!r}")
+                raise _Reject(f"rssi must be an integer {RSSI_MIN}..{RSSI_MAX}, got {_show(rssi)}")
             n = len(a)
             mfr = _data_map(a[3], "manufacturer") if n > 3 else {}
             svc = _data_map(a[4], "service") if n > 4 else {}
@@ -334,11 +369,17 @@ def _short_uuid(key: object) -> str:
         return s[4:8]
     if (1 <= len(s) <= 4 and set(s) <= _HEX) or len(s) == 36:
         return s
-    raise ProtocolError(f"bad service UUID {key!r}")
+    raise ProtocolError(f"bad service UUID {_show(key)}")
 
 
-def encode_batch(gateway_id: str, boot: str, seq: int, advertisements: Iterable[Advertisement | tuple],
-                 *, sent: float | None = None) -> bytes:
+def encode_batch(
+    gateway_id: str,
+    boot: str,
+    seq: int,
+    advertisements: Iterable[Advertisement | tuple],
+    *,
+    sent: float | None = None,
+) -> bytes:
     """Encode a batch. ``advertisements``: Advertisement tuples (t, address, rssi, mfr, svc) with bleak's
     shapes (service data keyed by 128-bit UUID, 16-bit forms and ints also accepted).
 
@@ -349,7 +390,7 @@ def encode_batch(gateway_id: str, boot: str, seq: int, advertisements: Iterable[
     if not isinstance(boot, str) or not 1 <= len(boot) <= MAX_ID_LENGTH:
         raise ProtocolError(f"boot must be a string of 1..{MAX_ID_LENGTH} characters")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
-        raise ProtocolError(f"seq must be an integer 0..2**63-1, got {seq!r}")
+        raise ProtocolError(f"seq must be an integer 0..2**63-1, got {_show(seq)}")
     advs = list(advertisements)
     if len(advs) > MAX_ADVERTISEMENTS:
         raise ProtocolError(f"too many advertisements: {len(advs)} > {MAX_ADVERTISEMENTS}")
@@ -366,8 +407,17 @@ def encode_batch(gateway_id: str, boot: str, seq: int, advertisements: Iterable[
         if svc:
             row.append({_short_uuid(k): data.hex() for k, data in svc.items()})
         rows.append(row)
-    return orjson.dumps({"v": PROTOCOL_VERSION, "gw": gateway_id, "boot": boot, "seq": seq,
-                         "sent": sent, "t0": t0, "adv": rows})
+    return orjson.dumps(
+        {
+            "v": PROTOCOL_VERSION,
+            "gw": gateway_id,
+            "boot": boot,
+            "seq": seq,
+            "sent": sent,
+            "t0": t0,
+            "adv": rows,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------- status
@@ -385,15 +435,27 @@ class Status:
     info: dict[str, object] = field(default_factory=dict)  # anything else the gateway reported
 
 
-def encode_status(gateway_id: str, state: str, boot: str, *, ts: float | None = None,
-                  software: str | None = None, **info: object) -> bytes:
+def encode_status(
+    gateway_id: str,
+    state: str,
+    boot: str,
+    *,
+    ts: float | None = None,
+    software: str | None = None,
+    **info: object,
+) -> bytes:
     """Status JSON for the retained ``.../status`` topic. Use state="offline" (and e.g.
     reason="last-will") to build the MQTT last-will payload at connect time."""
     if state not in STATES:
-        raise ProtocolError(f"state must be one of {STATES}, got {state!r}")
+        raise ProtocolError(f"state must be one of {STATES}, got {_show(state)}")
     _check_id("gateway id", gateway_id)
-    body: dict[str, object] = {"v": PROTOCOL_VERSION, "gw": gateway_id, "state": state, "boot": boot,
-                               "ts": time.time() if ts is None else ts}
+    body: dict[str, object] = {
+        "v": PROTOCOL_VERSION,
+        "gw": gateway_id,
+        "state": state,
+        "boot": boot,
+        "ts": time.time() if ts is None else ts,
+    }
     if software is not None:
         body["software"] = software
     for k, v in info.items():
@@ -421,13 +483,15 @@ def decode_status(payload: bytes | str, topic_gateway_id: str | None = None) -> 
         raise ProtocolError("status must be a JSON object")
     v = obj.get("v", PROTOCOL_VERSION)
     if v != PROTOCOL_VERSION:
-        raise ProtocolError(f"unsupported status version {v!r}")
+        raise ProtocolError(f"unsupported status version {_show(v)}")
     state = obj.get("state")
     if state not in STATES:
-        raise ProtocolError(f"status 'state' must be one of {STATES}, got {state!r}")
+        raise ProtocolError(f"status 'state' must be one of {STATES}, got {_show(state)}")
     gw = obj.get("gw", topic_gateway_id)
     if topic_gateway_id is not None and gw != topic_gateway_id:
-        raise ProtocolError(f"gateway id mismatch: topic says {topic_gateway_id!r}, status says {gw!r}")
+        raise ProtocolError(
+            f"gateway id mismatch: topic says {_show(topic_gateway_id)}, status says {_show(gw)}"
+        )
     boot, ts, software = obj.get("boot"), obj.get("ts"), obj.get("software")
     if boot is not None and type(boot) is not str:
         raise ProtocolError("status 'boot' must be a string")
@@ -461,20 +525,36 @@ class GatewayConfig:
     ibeacon_uuids: frozenset[str] = frozenset()  # 32 lower-case hex digits, no dashes
     eddystone_namespaces: frozenset[str] = frozenset()  # 20 lower-case hex digits
 
-    def accepts(self, address: str, rssi: int, manufacturer_data: Mapping[int, bytes] | None,
-                service_data: Mapping[object, bytes] | None) -> bool:
+    def accepts(
+        self,
+        address: str,
+        rssi: int,
+        manufacturer_data: Mapping[int, bytes] | None,
+        service_data: Mapping[object, bytes] | None,
+    ) -> bool:
         if rssi < self.min_rssi:
             return False
-        if not (self.macs or self.company_ids or self.service_uuids or self.ibeacon_uuids
-                or self.eddystone_namespaces):
+        if not (
+            self.macs
+            or self.company_ids
+            or self.service_uuids
+            or self.ibeacon_uuids
+            or self.eddystone_namespaces
+        ):
             return True
         if self.macs and address.upper() in self.macs:
             return True
         for cid, data in (manufacturer_data or {}).items():
             if cid in self.company_ids:
                 return True
-            if (cid == 0x004C and self.ibeacon_uuids and len(data) >= 18 and data[0] == 0x02
-                    and data[1] == 0x15 and data[2:18].hex() in self.ibeacon_uuids):
+            if (
+                cid == 0x004C
+                and self.ibeacon_uuids
+                and len(data) >= 18
+                and data[0] == 0x02
+                and data[1] == 0x15
+                and data[2:18].hex() in self.ibeacon_uuids
+            ):
                 return True
         for key, data in (service_data or {}).items():
             try:
@@ -484,27 +564,40 @@ class GatewayConfig:
             u16 = int(short, 16) if len(short) <= 4 else -1
             if u16 in self.service_uuids:
                 return True
-            if (u16 == 0xFEAA and self.eddystone_namespaces and len(data) >= 12 and data[0] == 0x00
-                    and data[2:12].hex() in self.eddystone_namespaces):
+            if (
+                u16 == 0xFEAA
+                and self.eddystone_namespaces
+                and len(data) >= 12
+                and data[0] == 0x00
+                and data[2:12].hex() in self.eddystone_namespaces
+            ):
                 return True
         return False
 
 
 def encode_config(config: GatewayConfig) -> bytes:
-    filters = {"min_rssi": config.min_rssi,
-               "macs": sorted(config.macs),
-               "company_ids": [f"{c:04x}" for c in sorted(config.company_ids)],
-               "service_uuids": [f"{u:04x}" for u in sorted(config.service_uuids)],
-               "ibeacon_uuids": sorted(config.ibeacon_uuids),
-               "eddystone_namespaces": sorted(config.eddystone_namespaces)}
-    return orjson.dumps({"v": PROTOCOL_VERSION, "batch_interval_ms": config.batch_interval_ms,
-                         "max_batch": config.max_batch, "filters": filters})
+    filters = {
+        "min_rssi": config.min_rssi,
+        "macs": sorted(config.macs),
+        "company_ids": [f"{c:04x}" for c in sorted(config.company_ids)],
+        "service_uuids": [f"{u:04x}" for u in sorted(config.service_uuids)],
+        "ibeacon_uuids": sorted(config.ibeacon_uuids),
+        "eddystone_namespaces": sorted(config.eddystone_namespaces),
+    }
+    return orjson.dumps(
+        {
+            "v": PROTOCOL_VERSION,
+            "batch_interval_ms": config.batch_interval_ms,
+            "max_batch": config.max_batch,
+            "filters": filters,
+        }
+    )
 
 
 def _int_in(obj: Mapping, key: str, default: int, lo: int, hi: int) -> int:
     v = obj.get(key, default)
     if type(v) is not int or not lo <= v <= hi:
-        raise ProtocolError(f"config '{key}' must be an integer {lo}..{hi}, got {v!r}")
+        raise ProtocolError(f"config '{key}' must be an integer {lo}..{hi}, got {_show(v)}")
     return v
 
 
@@ -515,10 +608,10 @@ def _str_list(filters: Mapping, key: str, length: int | None, limit: int = 10000
     out = []
     for item in v:
         if type(item) is not str:
-            raise ProtocolError(f"config filter '{key}' has a non-string entry {item!r}")
+            raise ProtocolError(f"config filter '{key}' has a non-string entry {_show(item)}")
         s = item.replace("-", "").lower() if length else item
         if length and (len(s) != length or not set(s) <= _HEX):
-            raise ProtocolError(f"config filter '{key}': {item!r} is not {length} hex digits")
+            raise ProtocolError(f"config filter '{key}': {_show(item)} is not {length} hex digits")
         out.append(s)
     return out
 
@@ -535,7 +628,7 @@ def decode_config(payload: bytes | str) -> GatewayConfig:
         raise ProtocolError("config must be a JSON object")
     v = obj.get("v")
     if v != PROTOCOL_VERSION:
-        raise ProtocolError(f"unsupported config version {v!r} (this code speaks {PROTOCOL_VERSION})")
+        raise ProtocolError(f"unsupported config version {_show(v)} (this code speaks {PROTOCOL_VERSION})")
     filters = obj.get("filters", {})
     if type(filters) is not dict:
         raise ProtocolError("config 'filters' must be an object")
@@ -553,13 +646,15 @@ def decode_config(payload: bytes | str) -> GatewayConfig:
     for u in _str_list(filters, "service_uuids", None):
         short = _short_uuid(u)
         if len(short) > 4:
-            raise ProtocolError(f"config filter 'service_uuids': {u!r} is not a 16-bit UUID")
+            raise ProtocolError(f"config filter 'service_uuids': {_show(u)} is not a 16-bit UUID")
         uuids.add(int(short, 16))
     return GatewayConfig(
         batch_interval_ms=_int_in(obj, "batch_interval_ms", 1000, 20, 60000),
         max_batch=_int_in(obj, "max_batch", 500, 1, MAX_ADVERTISEMENTS),
         min_rssi=_int_in(filters, "min_rssi", RSSI_MIN, RSSI_MIN, RSSI_MAX),
-        macs=frozenset(macs), company_ids=cids, service_uuids=frozenset(uuids),
+        macs=frozenset(macs),
+        company_ids=cids,
+        service_uuids=frozenset(uuids),
         ibeacon_uuids=frozenset(_str_list(filters, "ibeacon_uuids", 32)),
         eddystone_namespaces=frozenset(_str_list(filters, "eddystone_namespaces", 20)),
     )
@@ -619,8 +714,14 @@ class SequenceTracker:
     def _count(self, gateway: str, key: str, n: int = 1) -> None:
         c = self.per_gateway.get(gateway)
         if c is None:
-            c = self.per_gateway[gateway] = {"received": 0, "lost": 0, "duplicates": 0, "late": 0,
-                                             "stale": 0, "reboots": 0}
+            c = self.per_gateway[gateway] = {
+                "received": 0,
+                "lost": 0,
+                "duplicates": 0,
+                "late": 0,
+                "stale": 0,
+                "reboots": 0,
+            }
         c[key] += n
 
     def _add_missing(self, st: _BootState, lo: int, hi: int) -> None:
@@ -686,6 +787,12 @@ class SequenceTracker:
         return SeqResult("duplicate")
 
     def stats(self) -> dict[str, int]:
-        return {"gateways": len(self._gw), "received": self.received, "lost": self.lost,
-                "duplicates": self.duplicates, "late": self.late, "stale": self.stale,
-                "reboots": self.reboots}
+        return {
+            "gateways": len(self._gw),
+            "received": self.received,
+            "lost": self.lost,
+            "duplicates": self.duplicates,
+            "late": self.late,
+            "stale": self.stale,
+            "reboots": self.reboots,
+        }

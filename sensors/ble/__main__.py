@@ -74,8 +74,10 @@ def parse_line(obj: object) -> tuple[str, dict[int, bytes], dict[str, bytes], by
     address = obj.get("address")
     if not isinstance(address, str) or not address:
         raise _BadLine("address must be a non-empty string")
-    mfr = {_key_int("manufacturer_data", k): _hexbytes(f"manufacturer_data[{k}]", v)
-           for k, v in _map(obj, "manufacturer_data").items()}
+    mfr = {
+        _key_int("manufacturer_data", k): _hexbytes(f"manufacturer_data[{k}]", v)
+        for k, v in _map(obj, "manufacturer_data").items()
+    }
     svc: dict[str, bytes] = {}
     for k, v in _map(obj, "service_data").items():
         data = _hexbytes(f"service_data[{k}]", v)
@@ -111,8 +113,13 @@ def run(lines: Iterable[str], out: TextIO, keys: dict[str, bytes] | None = None)
         except _BadLine as e:
             bad += 1
             echo = obj.get("address") if isinstance(obj, dict) else None
-            result = {"address": echo if isinstance(echo, str) else None, "formats": [],
-                      "identity": {}, "measurements": {}, "errors": [f"line {lineno}: {e}"]}
+            result = {
+                "address": echo if isinstance(echo, str) else None,
+                "formats": [],
+                "identity": {},
+                "measurements": {},
+                "errors": [f"line {lineno}: {e}"],
+            }
         else:
             ok += 1
             if key is None and keys:
@@ -138,13 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sensors.ble",
         description="Decode BLE advertisements (iBeacon, Eddystone, Ruuvi, BTHome v2) from JSON lines on "
-                    "stdin; write one JSON result line per input line to stdout.",
+        "stdin; write one JSON result line per input line to stdout.",
         epilog='Input line: {"address": "AA:BB:CC:DD:EE:FF", "rssi": -60, "manufacturer_data": '
-               '{"0x0499": "05..."}, "service_data": {"0xFCD2": "40..."}, "bindkey": "<hex>"}. '
-               "Bad lines give a result line whose errors name the line number; the tool never stops early.",
+        '{"0x0499": "05..."}, "service_data": {"0xFCD2": "40..."}, "bindkey": "<hex>"}. '
+        "Bad lines give a result line whose errors name the line number; the tool never stops early.",
     )
-    parser.add_argument("--bindkey", action="append", default=[], type=_keyarg, metavar="MAC=HEX",
-                        help="BTHome bind key for a device (repeatable); a bindkey in the line wins")
+    parser.add_argument(
+        "--bindkey",
+        action="append",
+        default=[],
+        type=_keyarg,
+        metavar="MAC=HEX",
+        help="BTHome bind key for a device (repeatable); a bindkey in the line wins",
+    )
     parser.add_argument("--summary", action="store_true", help="print a count of good/bad lines to stderr")
     args = parser.parse_args(argv)
     ok, bad = run(sys.stdin, sys.stdout, dict(args.bindkey))

@@ -39,8 +39,16 @@ def _s24(data: bytes, i: int) -> tuple[int]:
     return (v - 0x1000000 if v & 0x800000 else v,)
 
 
-_READERS = {(1, False): _U8, (1, True): _S8, (2, False): _U16, (2, True): _S16,
-            (3, False): _u24, (3, True): _s24, (4, False): _U32, (4, True): _S32}
+_READERS = {
+    (1, False): _U8,
+    (1, True): _S8,
+    (2, False): _U16,
+    (2, True): _S16,
+    (3, False): _u24,
+    (3, True): _s24,
+    (4, False): _U32,
+    (4, True): _S32,
+}
 
 # object id -> (canonical name or None to skip, length, signed, divisor, multiplier).
 # value = raw / divisor (exact for decimal factors) or raw * multiplier when the factor is not 1/n.
@@ -140,7 +148,9 @@ _SPEC: dict[int, tuple[str | None, int, bool, int, float]] = {
 _VARIABLE = frozenset((0x53, 0x54))  # text, raw: length byte + bytes
 
 # Compiled table: object id -> (name, length, reader, divisor, multiplier).
-_TABLE = {oid: (name, n, _READERS[(n, signed)], div, mul) for oid, (name, n, signed, div, mul) in _SPEC.items()}
+_TABLE = {
+    oid: (name, n, _READERS[(n, signed)], div, mul) for oid, (name, n, signed, div, mul) in _SPEC.items()
+}
 
 _CIPHERS: dict[bytes, AESCCM] = {}
 _MAX_CIPHERS = 4096
@@ -172,8 +182,7 @@ def parse_objects(payload: bytes, m: dict[str, float | int]) -> str | None:
             return f"bthome_v2: unknown object id 0x{oid:02x} at offset {i} (rest of payload skipped)"
         name, length, reader, div, mul = spec
         if i + 1 + length > n:
-            return (f"bthome_v2: object 0x{oid:02x} at offset {i} needs {length} bytes, "
-                    f"{n - i - 1} left")
+            return f"bthome_v2: object 0x{oid:02x} at offset {i} needs {length} bytes, {n - i - 1} left"
         if name is not None:
             raw = reader(payload, i + 1)[0]
             value = raw / div if div != 1 else (round(raw * mul, 2) if mul != 1 else raw)
@@ -204,8 +213,9 @@ def decode(data: bytes, mac: str, bindkey: bytes | None = None) -> Result | None
     info = data[0]
     version = info >> 5
     if version != 2:
-        raise DecodeError(f"bthome_v2: device info byte 0x{info:02x} says BTHome version {version}, "
-                          "expected 2")
+        raise DecodeError(
+            f"bthome_v2: device info byte 0x{info:02x} says BTHome version {version}, expected 2"
+        )
     identity = None
     pos = 1
     if info & 0x02:
@@ -224,8 +234,9 @@ def decode(data: bytes, mac: str, bindkey: bytes | None = None) -> Result | None
             raise DecodeError(f"bthome_v2: bind key for {mac} is {len(bindkey)} bytes, expected 16")
         body = data[pos:]
         if len(body) < 8:
-            raise DecodeError(f"bthome_v2: encrypted payload is {len(body)} bytes, need at least 8 "
-                              "(counter + MIC)")
+            raise DecodeError(
+                f"bthome_v2: encrypted payload is {len(body)} bytes, need at least 8 (counter + MIC)"
+            )
         counter = body[-8:-4]
         nonce = (payload_mac or _nonce_mac(mac)) + _UUID_LE + data[0:1] + counter
         try:
@@ -235,8 +246,10 @@ def decode(data: bytes, mac: str, bindkey: bytes | None = None) -> Result | None
         m["encryption_counter"] = int.from_bytes(counter, "little")
     else:
         if bindkey is not None:
-            raise DecodeError(f"bthome_v2: unencrypted payload from {mac}, which has a bind key "
-                              "(ignored: possible spoofing)")
+            raise DecodeError(
+                f"bthome_v2: unencrypted payload from {mac}, which has a bind key "
+                "(ignored: possible spoofing)"
+            )
         payload = data[pos:]
     err = parse_objects(payload, m)
     if err is not None and not m:

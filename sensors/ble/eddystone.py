@@ -23,8 +23,22 @@ _TLM = struct.Struct(">HhII")
 _EID = struct.Struct(">b8s")
 
 _SCHEMES = ("http://www.", "https://www.", "http://", "https://")
-_EXPANSIONS = (".com/", ".org/", ".edu/", ".net/", ".info/", ".biz/", ".gov/",
-               ".com", ".org", ".edu", ".net", ".info", ".biz", ".gov")
+_EXPANSIONS = (
+    ".com/",
+    ".org/",
+    ".edu/",
+    ".net/",
+    ".info/",
+    ".biz/",
+    ".gov/",
+    ".com",
+    ".org",
+    ".edu",
+    ".net",
+    ".info",
+    ".biz",
+    ".gov",
+)
 # One lookup per byte: expansion text, the printable ASCII character itself, or None (reserved).
 _URL_BYTE: tuple[str | None, ...] = tuple(
     _EXPANSIONS[b] if b < len(_EXPANSIONS) else (chr(b) if 0x21 <= b <= 0x7E else None) for b in range(256)

@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 from . import bthome, eddystone, ibeacon, ruuvi
 from .base import DecodeError, Result
 
-__all__ = ["Decoded", "DecodeError", "decode", "tag_id_for", "MANUFACTURER_DECODERS", "SERVICE_DECODERS",
-           "service_uuid16"]
+__all__ = [
+    "Decoded",
+    "DecodeError",
+    "decode",
+    "tag_id_for",
+    "MANUFACTURER_DECODERS",
+    "SERVICE_DECODERS",
+    "service_uuid16",
+]
 
 Decoder = Callable[[bytes, str, "bytes | None"], "Result | None"]
 
@@ -61,8 +68,13 @@ class Decoded:
         return self.identity["tag_id"]  # type: ignore[return-value]
 
     def as_dict(self) -> dict[str, object]:
-        return {"address": self.address, "formats": self.formats, "identity": self.identity,
-                "measurements": self.measurements, "errors": self.errors}
+        return {
+            "address": self.address,
+            "formats": self.formats,
+            "identity": self.identity,
+            "measurements": self.measurements,
+            "errors": self.errors,
+        }
 
 
 def tag_id_for(identity: Mapping[str, object]) -> str:
@@ -155,8 +167,12 @@ def _normal_mac(address: object) -> str:
     return address.upper()
 
 
-def decode(address: str, manufacturer_data: Mapping[int, bytes] | None,
-           service_data: Mapping[str, bytes] | None, bindkey: bytes | str | None = None) -> Decoded:
+def decode(
+    address: str,
+    manufacturer_data: Mapping[int, bytes] | None,
+    service_data: Mapping[str, bytes] | None,
+    bindkey: bytes | str | None = None,
+) -> Decoded:
     """Decode one advertisement. Never raises.
 
     ``bindkey``: the 16-byte BTHome bind key of this device (bytes or 32 hex digits), if it has one.

@@ -88,8 +88,9 @@ def _v5(data: bytes) -> Result:
     return "ruuvi_v5", identity, m, None
 
 
-def _air_common(m: dict, t: int, hum: int, pres: int, pm25: int, co2: int, voc: int, nox: int,
-                flags: int) -> None:
+def _air_common(
+    m: dict, t: int, hum: int, pres: int, pm25: int, co2: int, voc: int, nox: int, flags: int
+) -> None:
     if t != -0x8000:
         m["temperature_c"] = t / 200
     if hum != 0xFFFF:
@@ -124,8 +125,7 @@ def _v6(data: bytes) -> Result:
 def _e1(data: bytes) -> Result:
     if len(data) < 40:
         raise DecodeError(f"ruuvi_e1: payload is {len(data)} bytes, expected 40")
-    (t, hum, pres, pm1, pm25, pm4, pm10, co2, voc, nox, lum, seq, flags,
-     mac) = _E1.unpack_from(data, 1)
+    (t, hum, pres, pm1, pm25, pm4, pm10, co2, voc, nox, lum, seq, flags, mac) = _E1.unpack_from(data, 1)
     m: dict[str, float | int] = {}
     _air_common(m, t, hum, pres, pm25, co2, voc, nox, flags)
     if pm1 != 0xFFFF:

@@ -64,10 +64,16 @@ VOCABULARY: dict[str, Term] = {
     "power_w": Term("W", "Electric power"),
     "energy_kwh": Term("kWh", "Electric energy"),
     # Radio and device bookkeeping
-    "tx_power_dbm": Term("dBm", "Transmit power as the format defines it (Ruuvi: radio output power; "
-                         "Eddystone: calibrated power at 0 m)"),
-    "rssi_1m_dbm": Term("dBm", "Expected RSSI at 1 m, the reference for distance estimation (iBeacon "
-                        "measured power; Eddystone: tx power at 0 m minus 41 dB)"),
+    "tx_power_dbm": Term(
+        "dBm",
+        "Transmit power as the format defines it (Ruuvi: radio output power; "
+        "Eddystone: calibrated power at 0 m)",
+    ),
+    "rssi_1m_dbm": Term(
+        "dBm",
+        "Expected RSSI at 1 m, the reference for distance estimation (iBeacon "
+        "measured power; Eddystone: tx power at 0 m minus 41 dB)",
+    ),
     "measurement_sequence": Term("count", "Sensor's measurement counter (de-duplicates re-sent samples)"),
     "packet_id": Term("count", "BTHome packet id (8 bit, same id = same data)"),
     "encryption_counter": Term("count", "BTHome AES-CCM counter (replay protection)"),

@@ -23,43 +23,46 @@ def test_plain_temperature_and_humidity():
     assert d.identity["tag_id"] == f"mac:{MAC}"
 
 
-@pytest.mark.parametrize("obj, name, value", [
-    ("0009", "packet_id", 9),
-    ("0161", "battery_pct", 97),
-    ("02ca09", "temperature_c", 25.06),
-    ("03bf13", "humidity_pct", 50.55),
-    ("04138a01", "pressure_pa", 100883),  # 1008.83 hPa
-    ("05138a14", "illuminance_lx", 13460.67),
-    ("08ca06", "dewpoint_c", 17.38),
-    ("0960", "count", 96),
-    ("0a138a14", "energy_kwh", 1346.067),
-    ("0b021b00", "power_w", 69.14),
-    ("0c020c", "battery_v", 3.074),
-    ("0d120c", "pm25_ugm3", 3090),
-    ("0e021c", "pm10_ugm3", 7170),
-    ("1101", "door_open", 1),
-    ("12e204", "co2_ppm", 1250),
-    ("133301", "tvoc_ugm3", 307),
-    ("14020c", "moisture_pct", 30.74),
-    ("1a00", "door_open", 0),
-    ("2101", "motion", 1),
-    ("2201", "moving", 1),
-    ("2d01", "window_open", 1),
-    ("2e23", "humidity_pct", 35),
-    ("3a01", "button_event", 1),
-    ("3d0960", "count", 24585),
-    ("3e2a2c0960", "count", 1611213866),
-    ("434e34", "current_a", 13.39),
-    ("451101", "temperature_c", 27.3),
-    ("4a020c", "voltage_v", 307.4),
-    ("4d12138a14", "energy_kwh", 344593.17),
-    ("5736", "temperature_c", 54),
-    ("581b", "temperature_c", 9.45),
-    ("59ea", "count", -22),
-    ("5aeaea", "count", -5398),
-    ("5bea0234ea", "count", -365690134),
-    ("5d02ea", "current_a", -5.63),
-])
+@pytest.mark.parametrize(
+    "obj, name, value",
+    [
+        ("0009", "packet_id", 9),
+        ("0161", "battery_pct", 97),
+        ("02ca09", "temperature_c", 25.06),
+        ("03bf13", "humidity_pct", 50.55),
+        ("04138a01", "pressure_pa", 100883),  # 1008.83 hPa
+        ("05138a14", "illuminance_lx", 13460.67),
+        ("08ca06", "dewpoint_c", 17.38),
+        ("0960", "count", 96),
+        ("0a138a14", "energy_kwh", 1346.067),
+        ("0b021b00", "power_w", 69.14),
+        ("0c020c", "battery_v", 3.074),
+        ("0d120c", "pm25_ugm3", 3090),
+        ("0e021c", "pm10_ugm3", 7170),
+        ("1101", "door_open", 1),
+        ("12e204", "co2_ppm", 1250),
+        ("133301", "tvoc_ugm3", 307),
+        ("14020c", "moisture_pct", 30.74),
+        ("1a00", "door_open", 0),
+        ("2101", "motion", 1),
+        ("2201", "moving", 1),
+        ("2d01", "window_open", 1),
+        ("2e23", "humidity_pct", 35),
+        ("3a01", "button_event", 1),
+        ("3d0960", "count", 24585),
+        ("3e2a2c0960", "count", 1611213866),
+        ("434e34", "current_a", 13.39),
+        ("451101", "temperature_c", 27.3),
+        ("4a020c", "voltage_v", 307.4),
+        ("4d12138a14", "energy_kwh", 344593.17),
+        ("5736", "temperature_c", 54),
+        ("581b", "temperature_c", 9.45),
+        ("59ea", "count", -22),
+        ("5aeaea", "count", -5398),
+        ("5bea0234ea", "count", -365690134),
+        ("5d02ea", "current_a", -5.63),
+    ],
+)
 def test_spec_object_examples(obj, name, value):
     d = bthome("40" + obj)
     assert d.errors == []
@@ -116,7 +119,11 @@ def test_encrypted_with_the_right_key():
     for key in (KEY, bytes.fromhex(KEY), KEY.upper()):
         d = bthome(ENCRYPTED, key)
         assert d.errors == [] and d.formats == ["bthome_v2"]
-        assert d.measurements == {"temperature_c": 25.06, "humidity_pct": 50.55, "encryption_counter": 1122867}
+        assert d.measurements == {
+            "temperature_c": 25.06,
+            "humidity_pct": 50.55,
+            "encryption_counter": 1122867,
+        }
 
 
 def test_encrypted_with_a_wrong_key():
@@ -134,7 +141,8 @@ def test_encrypted_without_a_key():
 def test_encrypted_from_another_address_fails_the_mic():
     # The MAC is part of the nonce: a replay from another address does not authenticate.
     assert bthome(ENCRYPTED, KEY, address="54:48:E6:8F:80:A6").errors == [
-        "bthome_v2: MIC check failed (wrong bind key?)"]
+        "bthome_v2: MIC check failed (wrong bind key?)"
+    ]
 
 
 def test_encrypted_with_mac_in_payload_needs_no_usable_address():
@@ -178,5 +186,9 @@ def test_encrypt_then_decode_roundtrip():
         payload = _encrypt(key, MAC, 0x45, counter, bytes.fromhex("0064" + "2201" + "0c020c"))
         d = decode(MAC, None, {"fcd2": payload}, key)
         assert d.errors == []
-        assert d.measurements == {"packet_id": 100, "moving": 1, "battery_v": 3.074,
-                                  "encryption_counter": counter}
+        assert d.measurements == {
+            "packet_id": 100,
+            "moving": 1,
+            "battery_v": 3.074,
+            "encryption_counter": counter,
+        }

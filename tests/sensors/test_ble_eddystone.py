@@ -26,7 +26,8 @@ def test_uid(rfu):
 @pytest.mark.parametrize("key", ["feaa", "FEAA", "0xFEAA", "0000FEAA-0000-1000-8000-00805F9B34FB", 0xFEAA])
 def test_service_uuid_key_forms(key):
     assert decode(MAC, None, {key: bytes.fromhex("00ee" + NAMESPACE + "0102030405ab")}).formats == [
-        "eddystone_uid"]
+        "eddystone_uid"
+    ]
 
 
 def test_uid_truncated():
@@ -49,7 +50,9 @@ def test_url_spec_examples():
 def test_url_errors():
     assert eddystone("10ee04" + b"x".hex()).errors == ["eddystone_url: unknown URL scheme code 0x04"]
     assert eddystone("10ee03" + "0e").errors == ["eddystone_url: reserved byte 0x0e in URL at offset 3"]
-    assert eddystone("10ee03" + "41" * 18).errors == ["eddystone_url: payload is 21 bytes, at most 20 allowed"]
+    assert eddystone("10ee03" + "41" * 18).errors == [
+        "eddystone_url: payload is 21 bytes, at most 20 allowed"
+    ]
     assert eddystone("10ee").errors == ["eddystone_url: payload is 2 bytes, expected at least 3"]
 
 
@@ -68,7 +71,8 @@ def test_tlm_not_supported_values_are_omitted():
 
 def test_tlm_errors():
     assert eddystone("2001" + "00" * 16).errors == [
-        "eddystone_tlm: encrypted TLM (version 0x01) is not supported"]
+        "eddystone_tlm: encrypted TLM (version 0x01) is not supported"
+    ]
     assert eddystone("2007" + "00" * 12).errors == ["eddystone_tlm: unknown TLM version 0x07"]
     assert eddystone("20000bb8").errors == ["eddystone_tlm: payload is 4 bytes, expected 14"]
 

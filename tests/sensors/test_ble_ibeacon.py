@@ -10,9 +10,12 @@ def test_ibeacon():
     d = decode("aa:bb:cc:dd:ee:ff", {0x004C: bytes.fromhex(AIRLOCATE)}, {})
     assert d.errors == [] and d.formats == ["ibeacon"]
     assert d.identity == {
-        "mac": "AA:BB:CC:DD:EE:FF", "ibeacon_uuid": "e2c56db5-dffb-48d2-b060-d0f5a71096e0",
-        "ibeacon_major": 1, "ibeacon_minor": 2,
-        "tag_id": "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:2"}
+        "mac": "AA:BB:CC:DD:EE:FF",
+        "ibeacon_uuid": "e2c56db5-dffb-48d2-b060-d0f5a71096e0",
+        "ibeacon_major": 1,
+        "ibeacon_minor": 2,
+        "tag_id": "ibeacon:e2c56db5-dffb-48d2-b060-d0f5a71096e0:1:2",
+    }
     assert d.measurements == {"rssi_1m_dbm": -59}
 
 
