@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from hospital.facility.models import Department, TimeStamped
+from hospital.facility.models import Department, Room, TimeStamped
 
 from .choices import AssetCategory, AssetStatus, RiskClass
 
@@ -38,6 +38,11 @@ class Asset(TimeStamped):
     udi = models.CharField("UDI", max_length=120, blank=True, help_text="Unique Device Identifier (GS1/HIBCC).")
     home_department = models.ForeignKey(
         Department, on_delete=models.SET_NULL, null=True, blank=True, related_name="assets"
+    )
+    installed_room = models.ForeignKey(
+        Room, on_delete=models.SET_NULL, null=True, blank=True, related_name="installed_assets",
+        help_text="Fixed equipment (fridges, freezers): the room it is installed in. Mobile equipment is "
+        "located by its tag instead.",
     )
     status = models.CharField(max_length=16, choices=AssetStatus.choices, default=AssetStatus.AVAILABLE)
     commissioned_on = models.DateField(null=True, blank=True)

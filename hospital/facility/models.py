@@ -56,7 +56,9 @@ class Department(TimeStamped):
 
 class Floor(TimeStamped):
     building = models.ForeignKey(Building, on_delete=models.CASCADE, related_name="floors")
-    level = models.IntegerField(help_text="0 = ground floor, negative below ground.")
+    level = models.IntegerField(
+        help_text="Storey number as signed in the building (lifts, room numbers); negative below ground."
+    )
     name = models.CharField(max_length=100)
     elevation_m = models.FloatField(help_text="Height of the finished floor above the site datum, metres.")
     height_m = models.FloatField(default=3.5, help_text="Floor-to-floor height, metres.")
@@ -101,15 +103,19 @@ class PolygonMixin(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args, **kwargs):
+        self.compute_geometry()
+        super().save(*args, **kwargs)
+
     def clean(self):
         super().clean()
         validate_polygon(self.polygon)
 
-    def save(self, *args, **kwargs):
+    def compute_geometry(self) -> None:
+        """Refresh the derived centroid and area (``save`` does it; bulk writers call it themselves)."""
         shape = Polygon(self.polygon)
         self.centroid_x, self.centroid_y = round(shape.centroid.x, 3), round(shape.centroid.y, 3)
         self.area_m2 = round(shape.area, 3)
-        super().save(*args, **kwargs)
 
     @property
     def shape(self) -> Polygon:
