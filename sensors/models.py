@@ -63,6 +63,12 @@ class Sensor(TimeStamped):
         help_text="The fridge, freezer or incubator this sensor monitors.",
     )
     profile = models.CharField(max_length=64, blank=True, help_text="Monitoring profile slug.")
+    measurement_map = models.JSONField(
+        default=dict, blank=True,
+        help_text='Rename decoded values to quantities, e.g. {"count": {"quantity": "differential_pressure_pa", '
+        '"scale": 0.01}} for a room-pressure monitor that sends BTHome signed counts (BTHome has no '
+        "differential-pressure object).",
+    )
     report_interval_s = models.PositiveIntegerField(default=60)
     calibrated_on = models.DateField(null=True, blank=True)
     calibration_due_on = models.DateField(null=True, blank=True)
