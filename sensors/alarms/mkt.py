@@ -121,11 +121,13 @@ def rolling_mkt(times_s, temps_c, window_s: float, *, dh_r_k: float = DEFAULT_DH
     e = np.exp(x - ref)
     dt = np.diff(times)
     contrib = dt * ((e[:-1] + e[1:]) / 2 if method == "trapezoid" else e[:-1])
-    csum = np.concatenate(([0.0], np.cumsum(contrib)))
+    # Window sums are differences of prefix sums; extended precision (where the platform has it)
+    # keeps the cancellation small when a warm spell early in a long series dwarfs a cold window.
+    csum = np.concatenate(([0.0], np.cumsum(contrib, dtype=np.longdouble)))
     start = np.searchsorted(times, times - window_s, side="left")
     idx = np.arange(times.size)
     span = times - times[start]
-    total = csum[idx] - csum[start]
+    total = (csum[idx] - csum[start]).astype(float)
     out = temps.copy()
     ok = span > 0
     if np.any(ok):

@@ -92,7 +92,7 @@ class _Rule:
     """Runtime state of one rule on one sensor."""
 
     __slots__ = (
-        "rule", "rid", "b", "high", "thr", "clr", "on", "off", "realarm", "prio", "avg_s",
+        "rule", "rid", "q", "b", "high", "thr", "clr", "on", "off", "realarm", "prio", "avg_s",
         "state", "since", "active", "mark", "acked", "ack_t", "rtn",
         "shelved_until", "shelve_reason", "shelved_by", "oos", "oos_reason", "manual",
         "t", "value", "quick", "due", "hdue", "avg", "avg_sum", "avg_n", "dead",
@@ -101,6 +101,7 @@ class _Rule:
     def __init__(self, rule: LimitRule, binding: _Binding):
         self.rule = rule
         self.rid = rule.id
+        self.q = rule.quantity
         self.b = binding
         self.high = rule.kind == "high"
         self.thr = rule.threshold
@@ -311,7 +312,6 @@ class Evaluator:
             return []
         if t > b.seen:
             b.seen = t
-        b.last[quantity] = value
         out = self._hooks(b, quantity, t, value) if b.hooks else None
         rules = b.by_q.get(quantity)
         if rules is not None:
@@ -325,6 +325,7 @@ class Evaluator:
                 if out is None:
                     out = []
                 self._slow(rs, t, value, out)
+        b.last[quantity] = value  # after the rules: time-driven steps above saw the previous reading
         return out if out is not None else []
 
     def feed_many(self, readings: Iterable[tuple[str, str, float, float]]) -> list[Event]:
@@ -344,16 +345,17 @@ class Evaluator:
         if off is not None and not off.quick:
             self._slow(off, t, 0.0, out)  # it just reported: silence is over
         if t >= b.gen_check:
-            self._gen_defrost(b, t)
+            self._gen_defrost(b, t, out)
         if quantity == DOOR_OPEN and b.grace_s:
             if value >= 0.5:
                 if not b.door_is_open:
                     b.door_is_open = True
+                    affected = [b.by_id[rid] for rid in b.grace_rules]
+                    for rs in affected:  # first everything due up to now, then the new window
+                        self._at(rs, t, out)
                     b.windows = [w for w in b.windows if w[1] > t - 86400.0]
                     b.windows.append((t, t + b.grace_s, "door open grace", b.grace_rules))
-                    for rid in b.grace_rules:
-                        rs = b.by_id[rid]
-                        self._at(rs, t, out)
+                    for rs in affected:
                         self._sync(rs, rs.t, None, None, out)
                         self._finish(rs)
             else:
@@ -381,6 +383,12 @@ class Evaluator:
 
     def _at(self, rs: _Rule, t: float, out: list[Event]) -> float:
         """Bring the rule's clock to ``t`` (never backwards) and return the effective time."""
+        b = rs.b
+        if t >= b.gen_check:
+            self._gen_defrost(b, t, out)
+        v = b.last.get(rs.q)
+        if v is not None:  # a quick rule skips storing values: take the latest reading before now
+            rs.value = v
         if rs.t == -INF:
             rs.t = t
             self._sync(rs, t, None, None, out)  # e.g. first reading inside a defrost window
@@ -547,8 +555,11 @@ class Evaluator:
 
     # ------------------------------------------------------------------ design windows
 
-    def _gen_defrost(self, b: _Binding, t: float) -> None:
-        """Materialise the daily defrost windows from yesterday (first time) to two days ahead."""
+    def _gen_defrost(self, b: _Binding, t: float, out: list[Event]) -> None:
+        """Materialise the daily defrost windows from yesterday (first time) to two days ahead.
+
+        Runs before any rule of the sensor is advanced to ``t``; later generations only add windows
+        after every rule's clock, so no boundary is ever skipped."""
         tz = self.tz
         first = b.gen_until == -INF
         start = t - 86400.0 if first else b.gen_until
@@ -573,6 +584,8 @@ class Evaluator:
             for rid in b.defrost_rules:
                 rs = b.by_id[rid]
                 if first:
+                    if rs.t != -INF:  # clock started by bind(t=...) or an operator action
+                        self._sync(rs, rs.t, None, None, out)
                     self._finish(rs)
                 elif first_start < rs.due:
                     rs.due = first_start
@@ -591,6 +604,12 @@ class Evaluator:
             rs.hdue = None
             if rs.t == -INF:
                 continue  # never evaluated: its clock starts with its first reading
+            b = rs.b
+            if t >= b.gen_check:
+                self._gen_defrost(b, t, out)
+            v = b.last.get(rs.q)
+            if v is not None:
+                rs.value = v
             self._advance(rs, t, out)
             self._finish(rs)
             heap = self._heap
@@ -640,6 +659,7 @@ class Evaluator:
             elif rs.state is RTNUN:
                 rs.rtn = False
             else:
+                self._finish(rs)  # its clock moved: recompute its deadline
                 continue
             self._sync(rs, x, REASON_ACK, who, out)
             self._finish(rs)
