@@ -117,7 +117,7 @@ EMBEDDED_MQTT_PORT = int(os.environ.get("EMBEDDED_MQTT_PORT", "11883"))
 MQTT_URL = os.environ.get("MQTT_URL", "")
 MQTT_EMBEDDED = not MQTT_URL
 if MQTT_EMBEDDED:
-    MQTT_URL = f"mqtt://127.0.0.1:{EMBEDDED_MQTT_PORT}"
+    MQTT_URL = f"mqtt://hospital@127.0.0.1:{EMBEDDED_MQTT_PORT}"
 MQTT_TOPIC_ROOT = os.environ.get("MQTT_TOPIC_ROOT", "hospital")
 MQTT_SHARE_GROUP = os.environ.get("MQTT_SHARE_GROUP", "ingest")
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
+from .models import BatchReceipt, DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
 
 
 @admin.register(Gateway)
@@ -102,4 +102,20 @@ class IngestCounterAdmin(admin.ModelAdmin):
     readonly_fields = ("name", "value", "updated_at")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(BatchReceipt)
+class BatchReceiptAdmin(admin.ModelAdmin):
+    list_display = ("received_at", "gateway_id", "boot", "seq", "advertisements")
+    list_filter = ("gateway_id",)
+    search_fields = ("gateway_id", "boot")
+    date_hierarchy = "received_at"
+    readonly_fields = ("gateway_id", "boot", "seq", "received_at", "advertisements")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

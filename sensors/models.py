@@ -101,6 +101,10 @@ class Reading(models.Model):
     quantity = models.CharField(max_length=32, choices=Quantity.choices)
     t = models.DateTimeField(db_index=False)
     value = models.FloatField()
+    token = models.BigIntegerField(
+        null=True, blank=True, editable=False,
+        help_text="The sensor's own packet counter, when it has one; tells repeats heard by several gateways apart.",
+    )
 
     class Meta:
         ordering = ["-t"]
@@ -166,3 +170,21 @@ class IngestCounter(models.Model):
 
     def __str__(self):
         return f"{self.name} = {self.value}"
+
+
+class BatchReceipt(models.Model):
+    """One row per gateway batch processed, committed with its data: the unique key makes a redelivered
+    batch a no-op, however many ingest processes share the subscription. Pruned after a few days."""
+
+    gateway_id = models.CharField(max_length=64)
+    boot = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    received_at = models.DateTimeField(db_index=True)
+    advertisements = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["gateway_id", "boot", "seq"], name="batch_receipt_unique")]
+
+    def __str__(self):
+        return f"{self.gateway_id}/{self.boot}#{self.seq}"

@@ -125,12 +125,17 @@ class ChunkedConsumer:
         """Process until ``stop`` is set, then drain what is already received and return."""
         self.start()
         last_idle = time.monotonic()
+        draining = False
         try:
             while True:
+                if stop.is_set() and not draining:
+                    # Take nothing new; what the broker already sent is processed and acknowledged below.
+                    draining = True
+                    self.client.unsubscribe([topic for topic, _ in self.subscriptions])
                 chunk = self.next_chunk(timeout=0.2)
                 if chunk:
                     self._process(chunk)
-                elif stop.is_set():
+                elif draining:
                     break
                 if self.on_idle and time.monotonic() - last_idle >= idle_every_s:
                     last_idle = time.monotonic()

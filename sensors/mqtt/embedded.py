@@ -1,7 +1,7 @@
 """The embedded MQTT broker (amqtt, in-process) for the demo and a laptop with no servers.
 
 It listens on ``EMBEDDED_MQTT_PORT`` (11883 by default) so it never fights a real Mosquitto for
-1883. It speaks MQTT 3.1.1 only, so ingest subscribes without a shared subscription here.
+1883, on loopback only, and wants a user name (any) from every client. It speaks MQTT 3.1.1 only, so ingest subscribes without a shared subscription here.
 Production uses Mosquitto (see deploy/mosquitto/).
 """
 
@@ -43,7 +43,9 @@ class EmbeddedBroker:
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 500}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            # Any user name is accepted (no password check: loopback only). A user name is required
+            # because amqtt keeps the persistent sessions ingest relies on only for named clients.
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": False}},
         }
 
         async def main():

@@ -1,0 +1,341 @@
+"""Turn a chunk of MQTT messages into stored data, exactly once.
+
+For each message: check the topic and the gateway (only registered, enabled gateways of the right
+site are accepted), decode the batch envelope, then every advertisement. Anything unusable becomes a
+dead letter with its reason and a counter; it never stops the chunk. Then, in ONE transaction: claim
+the batches (a unique receipt per gateway/boot/seq makes redelivery a no-op), store readings,
+update gateway loss accounting and counters. Tag sightings go to the locator after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from sensors.ble import decode
+from sensors.choices import GatewayStatus, Quantity
+from sensors.models import BatchReceipt, DeadLetter, Gateway, IngestCounter, Reading, Sensor
+from sensors.protocol import Batch, ProtocolError, SequenceTracker, decode_batch, decode_status, parse_topic
+
+from .consumer import Message
+from .discovered import DiscoveredBuffer
+from .registry import KnownGateway, KnownSensor, Registry
+
+log = logging.getLogger(__name__)
+
+QUANTITIES = frozenset(Quantity.values)
+TOKEN_KEYS = ("measurement_sequence", "packet_id", "encryption_counter")
+DEAD_LETTER_PAYLOAD_BYTES = 65536
+DEAD_LETTERS_PER_MINUTE = 20  # per (gateway, reason); beyond that only the counter grows
+
+
+@dataclass(slots=True)
+class Sighting:
+    t: float
+    gateway_id: str
+    tag_pk: int
+    rssi: int
+
+
+@dataclass(slots=True)
+class ReadingIn:
+    sensor_pk: int
+    quantity: str
+    t: float
+    value: float
+    token: int | None
+
+
+@dataclass
+class ChunkWork:
+    counters: Counter = field(default_factory=Counter)
+    dead: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+    batches: list[tuple[KnownGateway, Batch]] = field(default_factory=list)
+    statuses: dict[str, tuple[str, float]] = field(default_factory=dict)
+    duplicates: Counter = field(default_factory=Counter)  # per gateway pk
+
+
+def to_datetime(t: float) -> datetime:
+    return datetime.fromtimestamp(t, tz=UTC)
+
+
+def battery_pct_from_volts(volts: float) -> float:
+    """Coin-cell (CR2477/CR2032) estimate: 3.0 V full, 2.5 V empty, linear between."""
+    return max(0.0, min(100.0, (volts - 2.5) / 0.5 * 100.0))
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        *,
+        on_sightings: Callable[[list[Sighting]], None] | None = None,
+        on_readings: Callable[[list[ReadingIn]], None] | None = None,
+    ):
+        self.registry = registry or Registry()
+        self.on_sightings = on_sightings
+        self.on_readings = on_readings
+        self.tracker = SequenceTracker()
+        self.decode_cache: dict[tuple, object] = {}
+        self.recent_tokens: dict[int, deque] = defaultdict(lambda: deque(maxlen=64))
+        self.dead_letter_budget: dict[tuple[str, str], tuple[int, int]] = {}
+        self.discovered = DiscoveredBuffer()
+        self.registry.refresh()
+        self._seed_from_database()
+
+    def _seed_from_database(self) -> None:
+        """Continue loss accounting where the last process stopped, without counting false gaps."""
+        for gateway_id, boot, seq in Gateway.objects.exclude(last_seq=None).values_list("gateway_id", "boot_id", "last_seq"):
+            self.tracker.observe(gateway_id, boot, seq)
+        since = time.time() - 3600
+        for sensor_pk, token in Reading.objects.filter(t__gte=to_datetime(since)).exclude(token=None).values_list(
+            "sensor_id", "token"
+        ).distinct():
+            self.recent_tokens[sensor_pk].append(token)
+
+    # ----------------------------------------------------------------------------- the chunk
+    def handle(self, messages: list[Message]) -> None:
+        self.registry.refresh_if_due()
+        work = ChunkWork()
+        for message in messages:
+            self._classify(message, work)
+        sightings: list[Sighting] = []
+        with transaction.atomic():
+            claimed = self._claim(work)
+            readings = self._route(claimed, work, sightings)
+            self._store_readings(readings, work)
+            if self.on_readings and readings:
+                self.on_readings(readings)
+            self._update_gateways(claimed, work)
+            self._store_dead_letters(work)
+            self._bump_counters(work.counters)
+        if self.on_sightings and sightings:
+            self.on_sightings(sightings)
+
+    def _reject(self, work: ChunkWork, message: Message, gateway_id: str, counter: str, reason: str) -> None:
+        work.counters[counter] += 1
+        key = (gateway_id, counter)
+        minute = int(time.time() // 60)
+        used_minute, used = self.dead_letter_budget.get(key, (minute, 0))
+        if used_minute != minute:
+            used = 0
+        if used < DEAD_LETTERS_PER_MINUTE:
+            work.dead.append((message.topic, gateway_id, reason, bytes(message.payload[:DEAD_LETTER_PAYLOAD_BYTES])))
+            work.counters["dead_letters"] += 1
+        self.dead_letter_budget[key] = (minute, used + 1)
+
+    def _classify(self, message: Message, work: ChunkWork) -> None:
+        try:
+            topic = parse_topic(message.topic)
+        except ProtocolError as exc:
+            self._reject(work, message, "", "rejected.bad_topic", exc.reason)
+            return
+        gateway = self.registry.gateways.get(topic.gateway_id)
+        if gateway is None:
+            self._reject(work, message, topic.gateway_id, "rejected.unknown_gateway",
+                         f"unknown gateway {topic.gateway_id!r}: not registered (enrol it in the admin)")
+            return
+        if not gateway.enabled:
+            self._reject(work, message, topic.gateway_id, "rejected.disabled_gateway",
+                         f"gateway {topic.gateway_id!r} is disabled")
+            return
+        if gateway.site != topic.site:
+            self._reject(work, message, topic.gateway_id, "rejected.wrong_site",
+                         f"gateway {topic.gateway_id!r} belongs to site {gateway.site!r}, not {topic.site!r}")
+            return
+        try:
+            if topic.kind == "adv":
+                work.batches.append((gateway, decode_batch(message.payload, gateway.gateway_id)))
+            elif topic.kind == "status":
+                status = decode_status(message.payload, gateway.gateway_id)
+                work.statuses[gateway.gateway_id] = (status.state, status.ts or message.received)
+        except ProtocolError as exc:
+            self._reject(work, message, gateway.gateway_id, f"rejected.malformed_{topic.kind}", exc.reason)
+
+    def _claim(self, work: ChunkWork) -> list[tuple[KnownGateway, Batch]]:
+        """The batches of this chunk not processed before (by this or any other ingest process)."""
+        unique: dict[tuple[str, str, int], tuple[KnownGateway, Batch]] = {}
+        for gateway, batch in work.batches:
+            key = (gateway.gateway_id, batch.boot, batch.seq)
+            if key in unique:
+                work.counters["batches.duplicate"] += 1
+                work.duplicates[gateway.pk] += 1
+            else:
+                unique[key] = (gateway, batch)
+        if not unique:
+            return []
+        query = Q()
+        for (gateway_id, boot), seqs in _group_seqs(unique).items():
+            query |= Q(gateway_id=gateway_id, boot=boot, seq__in=seqs)
+        seen = set(BatchReceipt.objects.filter(query).values_list("gateway_id", "boot", "seq"))
+        now = to_datetime(time.time())
+        claimed, receipts = [], []
+        for key, (gateway, batch) in unique.items():
+            if key in seen:
+                work.counters["batches.duplicate"] += 1
+                work.duplicates[gateway.pk] += 1
+                continue
+            claimed.append((gateway, batch))
+            receipts.append(BatchReceipt(gateway_id=key[0], boot=key[1], seq=key[2], received_at=now,
+                                         advertisements=len(batch.advertisements)))
+        # A concurrent process claiming the same batch makes this raise: the chunk is retried and the
+        # batch is then seen as a duplicate. Exactly once either way.
+        BatchReceipt.objects.bulk_create(receipts)
+        work.counters["batches.accepted"] += len(claimed)
+        return claimed
+
+    def _decode_cached(self, adv):
+        key = (adv.address, tuple(adv.manufacturer_data.items()), tuple(adv.service_data.items()))
+        decoded = self.decode_cache.get(key)
+        if decoded is None:
+            if len(self.decode_cache) > 200_000:
+                self.decode_cache.clear()
+            decoded = self.decode_cache[key] = decode(adv.address, adv.manufacturer_data, adv.service_data)
+        return decoded
+
+    def _route(self, claimed, work: ChunkWork, sightings: list[Sighting]) -> list[ReadingIn]:
+        tags = self.registry.tags
+        sensors = self.registry.sensors_by_mac
+        readings: list[ReadingIn] = []
+        counters = work.counters
+        for gateway, batch in claimed:
+            counters["advertisements.rejected"] += len(batch.rejected)
+            gateway_id = gateway.gateway_id
+            for adv in batch.advertisements:
+                sensor = sensors.get(adv.address)
+                if sensor is not None:
+                    self._sensor_readings(sensor, adv, readings, counters)
+                    continue
+                decoded = self._decode_cached(adv)
+                if decoded.errors:
+                    counters["advertisements.decode_error"] += 1
+                tag_pk = tags.get(decoded.identity["tag_id"])
+                if tag_pk is not None:
+                    sightings.append(Sighting(adv.t, gateway_id, tag_pk, adv.rssi))
+                elif decoded.formats:
+                    self.discovered.add(decoded, adv, gateway_id)
+        counters["sightings"] += len(sightings)
+        return readings
+
+    def _sensor_readings(self, sensor: KnownSensor, adv, readings: list[ReadingIn], counters: Counter) -> None:
+        decoded = decode(adv.address, adv.manufacturer_data, adv.service_data, sensor.bindkey)
+        if decoded.errors:
+            counters["advertisements.decode_error"] += 1
+            counters[f"sensor_errors.{sensor.sensor_id}"] += 1
+        values = dict(decoded.measurements)
+        if not values:
+            return
+        token = next((int(values[k]) for k in TOKEN_KEYS if k in values), None)
+        if token is None:
+            token = int(adv.t)  # no counter: one reading per second at most
+        recent = self.recent_tokens[sensor.pk]
+        if token in recent:
+            counters["readings.repeat"] += 1  # the same packet heard by another gateway
+            return
+        recent.append(token)
+        for name, rule in sensor.measurement_map.items():
+            if name in values:
+                values[rule["quantity"]] = values.pop(name) * float(rule.get("scale", 1.0))
+        if "battery_pct" not in values and "battery_v" in values:
+            values["battery_pct"] = round(battery_pct_from_volts(values["battery_v"]), 1)
+        for quantity, value in values.items():
+            if quantity in QUANTITIES:
+                readings.append(ReadingIn(sensor.pk, quantity, adv.t, float(value), token))
+
+    def _store_readings(self, readings: list[ReadingIn], work: ChunkWork) -> None:
+        if not readings:
+            return
+        Reading.objects.bulk_create(
+            [Reading(sensor_id=r.sensor_pk, quantity=r.quantity, t=to_datetime(r.t), value=r.value, token=r.token)
+             for r in readings],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        work.counters["readings.stored"] += len(readings)
+        latest: dict[int, tuple[float, float | None]] = {}
+        for r in readings:
+            t, battery = latest.get(r.sensor_pk, (0.0, None))
+            latest[r.sensor_pk] = (max(t, r.t), r.value if r.quantity == "battery_pct" else battery)
+        sensors = []
+        for pk, (t, battery) in latest.items():
+            sensor = Sensor(pk=pk, last_seen_at=to_datetime(t), battery_pct=battery)
+            sensors.append(sensor)
+        Sensor.objects.bulk_update([s for s in sensors if s.battery_pct is None], ["last_seen_at"])
+        Sensor.objects.bulk_update([s for s in sensors if s.battery_pct is not None], ["last_seen_at", "battery_pct"])
+
+    def _update_gateways(self, claimed, work: ChunkWork) -> None:
+        per_gateway: dict[str, dict] = {}
+        for gateway, batch in claimed:
+            result = self.tracker.observe(gateway.gateway_id, batch.boot, batch.seq)
+            entry = per_gateway.setdefault(
+                gateway.gateway_id,
+                {"pk": gateway.pk, "batches": 0, "lost": 0, "advs": 0, "rejected": 0, "boot": batch.boot,
+                 "seq": batch.seq, "seen": batch.sent},
+            )
+            entry["batches"] += 1
+            if result.status in ("gap", "reboot"):
+                entry["lost"] += result.missing
+            elif result.status == "late":
+                entry["lost"] -= 1
+            entry["advs"] += len(batch.advertisements)
+            entry["rejected"] += len(batch.rejected)
+            if result.status in ("first", "new", "gap", "reboot"):
+                entry["boot"], entry["seq"] = batch.boot, batch.seq
+            entry["seen"] = max(entry["seen"], batch.sent)
+        work.counters["batches.lost"] += sum(e["lost"] for e in per_gateway.values())
+        updates = []
+        for entry in per_gateway.values():
+            gateway = Gateway(pk=entry["pk"])
+            gateway.batches_received = F("batches_received") + entry["batches"]
+            gateway.batches_lost = F("batches_lost") + entry["lost"]
+            gateway.batches_duplicated = F("batches_duplicated") + work.duplicates.pop(entry["pk"], 0)
+            gateway.advertisements_received = F("advertisements_received") + entry["advs"]
+            gateway.advertisements_rejected = F("advertisements_rejected") + entry["rejected"]
+            gateway.boot_id, gateway.last_seq = entry["boot"], entry["seq"]
+            gateway.last_seen_at = to_datetime(min(entry["seen"], time.time()))
+            gateway.status = GatewayStatus.ONLINE
+            updates.append(gateway)
+        if updates:
+            Gateway.objects.bulk_update(updates, [
+                "batches_received", "batches_lost", "batches_duplicated", "advertisements_received",
+                "advertisements_rejected", "boot_id", "last_seq", "last_seen_at", "status",
+            ])
+        for pk, n in work.duplicates.items():  # gateways whose every batch in this chunk was a repeat
+            Gateway.objects.filter(pk=pk).update(batches_duplicated=F("batches_duplicated") + n)
+        for gateway_id, (state, ts) in work.statuses.items():
+            fields = {"status": GatewayStatus.ONLINE if state == "online" else GatewayStatus.OFFLINE}
+            if state == "online":
+                fields["last_seen_at"] = to_datetime(min(ts, time.time()))
+            Gateway.objects.filter(gateway_id=gateway_id).update(**fields)
+            work.counters[f"gateway_status.{state}"] += 1
+
+    def _store_dead_letters(self, work: ChunkWork) -> None:
+        if work.dead:
+            DeadLetter.objects.bulk_create(
+                [DeadLetter(topic=topic[:300], gateway_id=gw[:200], reason=reason[:500], payload=payload,
+                            payload_size=len(payload)) for topic, gw, reason, payload in work.dead]
+            )
+
+    @staticmethod
+    def _bump_counters(counters: Counter) -> None:
+        for name, value in counters.items():
+            if value and not IngestCounter.objects.filter(name=name).update(value=F("value") + value):
+                IngestCounter.objects.create(name=name, value=value)
+
+    # ------------------------------------------------------------------------- periodic work
+    def flush_discovered(self) -> int:
+        return self.discovered.flush()
+
+
+def _group_seqs(unique) -> dict[tuple[str, str], list[int]]:
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for gateway_id, boot, seq in unique:
+        groups[(gateway_id, boot)].append(seq)
+    return groups

@@ -1,0 +1,91 @@
+"""Wiring of one ingest process: MQTT consumer -> pipeline -> locator and alarms.
+
+Used by ``manage.py ingest`` (production, one or more processes) and by the demo (a thread).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from sensors.mqtt.client import MqttEndpoint, parse_mqtt_url
+from sensors.protocol import subscription
+
+from .consumer import ChunkedConsumer
+from .pipeline import IngestPipeline
+
+log = logging.getLogger(__name__)
+
+RECEIPT_RETENTION = timedelta(days=3)
+
+
+def endpoint_from_settings(url: str | None = None) -> MqttEndpoint:
+    # The embedded amqtt broker speaks MQTT 3.1.1 only; real brokers get MQTT 5 (shared subscriptions).
+    return parse_mqtt_url(url or settings.MQTT_URL, default_protocol=3 if settings.MQTT_EMBEDDED and not url else 5)
+
+
+def subscriptions(endpoint: MqttEndpoint, site: str = "+") -> list[tuple[str, int]]:
+    group = settings.MQTT_SHARE_GROUP if endpoint.is_v5 else None
+    # Status is retained and retained messages are not sent to shared subscriptions: every process reads it.
+    return [(subscription("adv", site, group=group), 1), (subscription("status", site), 1)]
+
+
+def default_client_id(site: str) -> str:
+    return os.environ.get("INGEST_CLIENT_ID") or f"ingest-{socket.gethostname()}-{site.replace('+', 'all')}"
+
+
+class Periodic:
+    """Run ``fn`` at most every ``every_s`` seconds when called."""
+
+    def __init__(self, every_s: float, fn):
+        self.every_s, self.fn, self.last = every_s, fn, 0.0
+
+    def __call__(self):
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            try:
+                self.fn()
+            except Exception:  # noqa: BLE001 - periodic upkeep must not kill ingest
+                log.exception("periodic task %s failed", getattr(self.fn, "__name__", self.fn))
+
+
+def prune_receipts() -> None:
+    from sensors.models import BatchReceipt
+
+    BatchReceipt.objects.filter(received_at__lt=timezone.now() - RECEIPT_RETENTION).delete()
+
+
+def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: str | None = None,
+                   pipeline: IngestPipeline | None = None, extra_idle=()) -> tuple[ChunkedConsumer, IngestPipeline]:
+    endpoint = endpoint_from_settings(mqtt_url)
+    pipeline = pipeline or IngestPipeline()
+    tasks = [Periodic(10, pipeline.flush_discovered), Periodic(3600, prune_receipts), *extra_idle]
+
+    def on_idle():
+        for task in tasks:
+            task()
+
+    consumer = ChunkedConsumer(
+        endpoint, client_id or default_client_id(site), subscriptions(endpoint, site), pipeline.handle,
+        on_idle=on_idle,
+    )
+    return consumer, pipeline
+
+
+def run_ingest(stop: threading.Event, **kwargs) -> None:
+    """Consume until ``stop`` is set; then drain what was received and return."""
+    consumer, _ = build_consumer(**kwargs)
+    log.info("ingest consuming from %s as %s", consumer.endpoint.redacted(), consumer.client._client_id.decode())
+    try:
+        consumer.run(stop)
+    finally:
+        close_old_connections()
