@@ -2,7 +2,7 @@
 
 2,000 sensors across the shipped profiles (fridges, freezers with defrost, pressure rooms with door
 contacts, wards, waiting areas), each reporting every 10 s with two or three quantities, mostly in
-range; about 2 % of sensors go through an excursion, doors open now and then, and the evaluator is
+range; about 2 % of sensors (--bad) go through an excursion, doors open now and then, and the evaluator is
 ticked every simulated second (watchdog included), as the alarm worker does. Only feeding and
 ticking are timed; generating the readings is not.
 
@@ -39,7 +39,7 @@ MIX = [
 ]
 
 
-def build(n_sensors: int, minutes: int, seed: int = 1):
+def build(n_sensors: int, minutes: int, bad: float = 0.02, seed: int = 1):
     rnd = random.Random(seed)
     profiles = [m for m in MIX]
     weights = [m[2] for m in MIX]
@@ -47,8 +47,7 @@ def build(n_sensors: int, minutes: int, seed: int = 1):
     for i in range(n_sensors):
         slug, quantities, _w = rnd.choices(profiles, weights)[0]
         phase = rnd.uniform(0, 10)
-        bad = rnd.random() < 0.02
-        sensors.append((f"s{i:05d}", slug, quantities, phase, bad))
+        sensors.append((f"s{i:05d}", slug, quantities, phase, rnd.random() < bad))
     t0 = 1_704_855_600.0  # 2024-01-10 03:00 UTC: a defrost window starts within the run
     readings = []
     steps = minutes * 6
@@ -65,8 +64,8 @@ def build(n_sensors: int, minutes: int, seed: int = 1):
     return sensors, readings, t0
 
 
-def run(n_sensors: int, minutes: int) -> dict:
-    sensors, readings, t0 = build(n_sensors, minutes)
+def run(n_sensors: int, minutes: int, bad: float = 0.02) -> dict:
+    sensors, readings, t0 = build(n_sensors, minutes, bad)
     ev = Evaluator(tz="UTC")
     for key, slug, *_rest in sensors:
         ev.bind(key, slug, interval_s=10)
@@ -88,6 +87,7 @@ def run(n_sensors: int, minutes: int) -> dict:
         "readings_per_s": round(len(readings) / elapsed),
         "readings": len(readings),
         "sensors": n_sensors,
+        "excursion_fraction": bad,
         "rules": sum(len(ev.profile_of(k).rules) for k, *_r in sensors),
         "events": n_events,
         "active_alarms": ev.active_count(),
@@ -99,8 +99,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sensors", type=int, default=2000)
     p.add_argument("--minutes", type=int, default=10, help="simulated minutes (6 reports per sensor a minute)")
+    p.add_argument("--bad", type=float, default=0.02, help="fraction of sensors with an excursion (default 0.02)")
     args = p.parse_args(argv)
-    result = run(args.sensors, args.minutes)
+    result = run(args.sensors, args.minutes, args.bad)
     print(f"{result['readings']} readings from {result['sensors']} sensors ({result['rules']} rules) in "
           f"{result['seconds']} s; {result['events']} transitions, {result['active_alarms']} alarms active at the end")
     print(json.dumps(result))
