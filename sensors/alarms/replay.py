@@ -263,7 +263,7 @@ def replay(readings: str | Path | TextIO | Iterable[str] | list[Reading], profil
         "time_in_alarm_s": union,
         "mkt_c": mkt_c,
         "realarms": realarms,
-        "alarm_seconds": sum(e - s for s, e in intervals),
+        "alarm_seconds": float(sum(e - s for s, e in intervals)),
         "by_rule": by_rule,
         "still_active": len(open_since),
         "profile": profile.slug,
