@@ -7,5 +7,14 @@ from __future__ import annotations
 
 
 def services(*, simulator: bool = True) -> list:
-    parts: list = []
+    from sensors.ingest.service import run_ingest
+
+    parts: list = [("ingest", lambda stop: run_ingest(stop, client_id="ingest-demo"))]
+    if simulator:
+        try:
+            from sensors.simulator.service import simulator_service
+        except ImportError:  # the simulator is an optional part of a slimmed-down install
+            simulator_service = None
+        if simulator_service is not None:
+            parts.append(("simulator", simulator_service))
     return parts

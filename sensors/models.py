@@ -23,7 +23,7 @@ class Gateway(TimeStamped):
     z = models.FloatField(default=2.7, help_text="Height above the finished floor, metres.")
     enabled = models.BooleanField(default=True, help_text="Disabled gateways are rejected by ingest.")
     ref_power_dbm = models.FloatField(default=-59.0, help_text="Path-loss model: RSSI at 1 m.")
-    path_loss_exponent = models.FloatField(default=2.0, help_text="Path-loss model: exponent.")
+    path_loss_exponent = models.FloatField(default=2.5, help_text="Path-loss model: exponent.")
     mqtt_password_hash = models.CharField(
         max_length=200, blank=True, editable=False,
         help_text="Mosquitto PBKDF2 hash of this gateway's MQTT password (manage.py mqtt_credentials).",

@@ -66,9 +66,13 @@ def prune_receipts() -> None:
 
 def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: str | None = None,
                    pipeline: IngestPipeline | None = None, extra_idle=()) -> tuple[ChunkedConsumer, IngestPipeline]:
+    from locator.live import LiveLocator
+
     endpoint = endpoint_from_settings(mqtt_url)
-    pipeline = pipeline or IngestPipeline()
-    tasks = [Periodic(10, pipeline.flush_discovered), Periodic(3600, prune_receipts), *extra_idle]
+    locator = LiveLocator()
+    pipeline = pipeline or IngestPipeline(on_sightings=locator.add)
+    tasks = [Periodic(1, locator.tick), Periodic(10, pipeline.flush_discovered), Periodic(3600, prune_receipts),
+             *extra_idle]
 
     def on_idle():
         for task in tasks:
