@@ -1,0 +1,127 @@
+"""Throughput of the positioning engine in batch: fixes per second on one core.
+
+Builds a synthetic hospital (default 2 floors of 100 x 60 m, a gateway every ~8 m), puts
+``--tags`` tags at random positions, makes each heard by its 5-8 nearest same-floor gateways
+(log-distance model with 4 dB noise, two readings per gateway in the window) and times:
+
+* ``solve``: the whole ``Engine.solve`` (aggregation, floors, multilateration, tracking) after
+  the sightings were ingested; repeated to include a warm tracker;
+* ``multilat``: the vectorised multilateration core alone.
+
+Last line: JSON with fixes/s figures and the median error of the synthetic fixes.
+
+    .venv/bin/python bench/locator_speed.py [--tags 20000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the requirement says
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from locator.engine import Engine, EngineConfig, GatewayModel, multilat  # noqa: E402
+from locator.engine.gateways import distance_to_rssi  # noqa: E402
+
+
+def hospital(floors: int = 2, width: float = 100.0, depth: float = 60.0, spacing: float = 8.0):
+    xs = np.arange(spacing / 2, width, spacing)
+    ys = np.arange(spacing / 2, depth, spacing)
+    gx, gy = np.meshgrid(xs, ys)
+    n = gx.size
+    ids, xyz, fl = [], [], []
+    for f in range(floors):
+        ids += [f"gw-{f}-{i}" for i in range(n)]
+        xyz.append(np.c_[gx.ravel(), gy.ravel(), np.full(n, 2.6)])
+        fl += [f] * n
+    return GatewayModel.build(ids, np.vstack(xyz), fl, ref_power=-59.0, exponent=2.5)
+
+
+def place_tags(gws: GatewayModel, n_tags: int, rng):
+    floors = rng.integers(0, len(gws.floors), n_tags)
+    lo, hi = gws.xyz[:, :2].min(0), gws.xyz[:, :2].max(0)
+    return rng.uniform(lo, hi, (n_tags, 2)), floors
+
+
+def sightings(gws: GatewayModel, pos, floors, rng, t0: float, per_gw: int = 2, noise_db: float = 4.0):
+    """Each tag heard by its 5-8 nearest gateways on its floor, ``per_gw`` readings in 1.5 s."""
+    k = rng.integers(5, 9, len(pos))
+    T, G = [], []
+    for f in range(len(gws.floors)):
+        rows = np.flatnonzero(gws.floor_idx == f)
+        sel = np.flatnonzero(floors == f)
+        d = np.linalg.norm(pos[sel, None, :] - gws.xyz[None, rows, :2], axis=2)
+        near = np.argsort(d, axis=1)[:, :8]
+        for j in range(8):
+            ok = j < k[sel]
+            T.append(sel[ok])
+            G.append(rows[near[ok, j]])
+    tag = np.repeat(np.concatenate(T), per_gw)
+    gw = np.repeat(np.concatenate(G), per_gw)
+    d3 = np.sqrt(((pos[tag] - gws.xyz[gw, :2]) ** 2).sum(1) + (gws.xyz[gw, 2] - 1.2) ** 2)
+    rssi = distance_to_rssi(d3, gws.ref_power[gw], gws.exponent[gw]) + rng.normal(0, noise_db, len(tag))
+    t = t0 + rng.uniform(0, 1.5, len(tag))
+    return t, gw, tag, rssi
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tags", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(7)
+    gws = hospital()
+    cfg = EngineConfig()
+    engine = Engine(gws, cfg)
+    names = np.array([f"tag-{i:06d}" for i in range(args.tags)], dtype=object)
+    pos, floors = place_tags(gws, args.tags, rng)
+    solve_s, ingest_s, errs, n_sight, n_fix = [], 0.0, [], 0, 0
+    now = 1_700_000_000.0
+    for _ in range(args.repeat):
+        pos = pos + rng.normal(0, 0.3, pos.shape)  # tags move a little between windows
+        t, gw, tag, rssi = sightings(gws, pos, floors, rng, now - 1.5)
+        a = time.perf_counter()
+        engine.ingest(t, gw, names[tag], rssi)
+        ingest_s += time.perf_counter() - a
+        n_sight += len(t)
+        a = time.perf_counter()
+        fb = engine.solve(now)
+        solve_s.append(time.perf_counter() - a)
+        n_fix = len(fb)
+        idx = np.array([int(s[4:]) for s in fb.tag_ids.tolist()])
+        errs.append(np.hypot(fb.x - pos[idx, 0], fb.y - pos[idx, 1]))
+        now += 2.0  # the next window holds only the new sightings
+
+    # the multilateration core alone, on a fresh window
+    t, gw, tag, rssi = sightings(gws, pos, floors, rng, now - 1.5)
+    engine.ingest(t, gw, names[tag], rssi)
+    prob = engine.prepare(now).problem
+    a = time.perf_counter()
+    sol = multilat.solve(prob, cfg)
+    core_s = time.perf_counter() - a
+    e = np.concatenate(errs)
+    med = float(np.median(solve_s))
+    out = {
+        "tags": args.tags, "gateways": len(gws), "fixes_per_solve": n_fix,
+        "solve_fixes_per_s": round(n_fix / med), "multilat_fixes_per_s": round(len(sol.xy) / core_s),
+        "ingest_sightings_per_s": round(n_sight / ingest_s), "solve_seconds": [round(s, 3) for s in solve_s],
+        "median_error_m": round(float(np.median(e)), 2), "p90_error_m": round(float(np.percentile(e, 90)), 2),
+    }
+    print(f"{n_fix} fixes per solve; full solve {med:.3f} s (median of {len(solve_s)}); "
+          f"multilateration core {core_s:.3f} s; synthetic error median {out['median_error_m']} m")
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
