@@ -60,7 +60,7 @@ class EngineConfig:
     min_accuracy_m: float = 0.5
 
     # --- reporting ------------------------------------------------------------------------------
-    accuracy_scale: float = 1.8  # radius = scale * sqrt(trace(cov)); ~75 % coverage on the calibration walk
+    accuracy_scale: float = 0.95  # radius = scale * sqrt(trace(cov)); ~75 % coverage on the calibration walk
     confidence_scale_m: float = 4.0  # confidence = exp(-accuracy / this) * gateway-count factor
 
     # --- floors ---------------------------------------------------------------------------------

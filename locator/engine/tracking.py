@@ -79,6 +79,12 @@ class Tracker:
             P[:, a + 2, a] += q12
             P[:, a + 2, a + 2] += q22
 
+        # successive windows overlap: a fix dt after the previous one carries only about dt / window_s
+        # of new information, so its covariance is inflated by window_s / dt (makes the tracked
+        # covariance, hence the accuracy radius, independent of how often solve() is called)
+        overlap = np.where(fresh, 1.0, np.clip(cfg.window_s / np.maximum(dt, 1e-3), 1.0, 10.0))
+        R = R * overlap[:, None, None]
+
         # update, with covariance inflation for implausible innovations
         y = z - x[:, :2]
         S = P[:, :2, :2] + R
