@@ -49,6 +49,7 @@ class EngineConfig:
     fp_apply_tag_offset: bool = False  # subtract the learnt tag power offset before matching the map
     fp_gate_sigma: float = 4.0  # multilateration further than this (Mahalanobis) from the map: ignore it
     fp_min_gateways: int = 3  # the map is used when at least this many heard gateways are in it
+    fp_window_m: float = 8.0  # on large maps only cells this close to the multilateration fix are scored
 
     # --- tracking -------------------------------------------------------------------------------
     max_speed_mps: float = 2.0  # walking speed limit; also clamps the track's velocity

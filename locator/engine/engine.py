@@ -211,9 +211,9 @@ class Engine:
             if len(sel) == 0:
                 continue
             off = self.tag_offset[tags[sel]][:, None] if cfg.fp_apply_tag_offset else 0.0
-            fxy, fcov, n_in = rm.locate(gwk[sel], rsk[sel] - off, mask[sel],
-                                        sigma_db=cfg.fp_sigma_db, huber_k=cfg.fp_huber_k)
-            use = n_in >= cfg.fp_min_gateways
+            fxy, fcov, n_in = rm.locate(gwk[sel], rsk[sel] - off, mask[sel], sigma_db=cfg.fp_sigma_db,
+                                        huber_k=cfg.fp_huber_k, center=z[sel], window_m=cfg.fp_window_m)
+            use = (n_in >= cfg.fp_min_gateways) & np.isfinite(fxy).all(1)
             sel, fxy, fcov = sel[use], fxy[use], fcov[use]
             if len(sel) == 0:
                 continue

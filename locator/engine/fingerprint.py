@@ -34,6 +34,9 @@ class RadioMap:
     support: np.ndarray  # (C,) survey density (about 1 for one sample at the cell)
     column: np.ndarray  # (G,) gateway row -> map row m, -1 when the gateway is not in the map
     resolution: float
+    origin: np.ndarray | None = None  # (2,) centre of grid cell (0, 0)
+    shape: tuple[int, int] = (0, 0)  # (ny, nx) of the full grid
+    lookup: np.ndarray | None = None  # (ny * nx,) full-grid index -> row of ``cells`` or -1
     support_min: float = 0.5
     off_support_penalty: float = 3.0
 
@@ -87,39 +90,100 @@ class RadioMap:
             d = np.sqrt(((cells - gateways.xyz[g, :2]) ** 2).sum(1) + (gateways.xyz[g, 2] - tag_height_m) ** 2)
             model = distance_to_rssi(d, gateways.ref_power[g], gateways.exponent[g])
             mu[m] = (Sb + model_weight * model) / (Nb + model_weight)
+        lookup = np.full(nx * ny, -1, dtype=np.int64)
+        lookup[keep] = np.arange(int(keep.sum()))
         return cls(floor=floor, cells=cells, mu=mu, support=support.ravel()[keep], column=column,
-                   resolution=resolution)
+                   resolution=resolution, origin=lo, shape=(ny, nx), lookup=lookup)
 
-    def locate(self, gw, rssi, mask, sigma_db: float = 4.5, huber_k: float = 1.5, max_block: int = 4_000_000):
+    def _mu32(self) -> np.ndarray:
+        """The map as float32 with one extra all-zero row (the target of padded entries)."""
+        if getattr(self, "_mu32_cache", None) is None or self._mu32_cache.shape[0] != len(self.mu) + 1:
+            self._mu32_cache = np.vstack([self.mu, np.zeros((1, self.mu.shape[1]))]).astype(np.float32)
+        return self._mu32_cache
+
+    def candidates(self, center, window_m: float, stride: int = 1) -> np.ndarray:
+        """(T, W) cell rows within a square of half-size ``window_m`` around each centre, every
+        ``stride``-th cell in each direction; -1 pads (outside the grid or unsurveyed)."""
+        hw = int(np.ceil(window_m / self.resolution / stride)) * stride
+        ny, nx = self.shape
+        off = np.arange(-hw, hw + 1, stride)
+        ox, oy = np.meshgrid(off, off)
+        c = np.rint((np.asarray(center, float) - self.origin) / self.resolution).astype(np.int64)
+        gx = c[:, 0:1] + ox.ravel()[None, :]
+        gy = c[:, 1:2] + oy.ravel()[None, :]
+        inside = (gx >= 0) & (gx < nx) & (gy >= 0) & (gy < ny)
+        flat = np.where(inside, gy * nx + gx, 0)
+        return np.where(inside, self.lookup[flat], -1)
+
+    def locate(self, gw, rssi, mask, sigma_db: float = 4.5, huber_k: float = 1.5, center=None,
+               window_m: float = 8.0, coarse_m: float = 1.0, fine_m: float = 1.2, max_block: int = 4_000_000):
         """Posterior mean (T, 2), covariance (T, 2, 2) and number of mapped gateways (T,) per tag.
 
-        ``gw``, ``rssi``, ``mask`` are (T, K) padded arrays (gateway rows, dBm, valid flags).
+        ``gw``, ``rssi``, ``mask`` are (T, K) padded arrays (gateway rows, dBm, valid flags). Small
+        maps are scored whole. On a map larger than a ``2 window_m`` square, the search is
+        coarse-to-fine around ``center`` (T, 2), e.g. the multilateration fix: cells every
+        ``coarse_m`` within ``window_m``, then every cell within ``fine_m`` of the coarse mean; the
+        covariance is the larger of the two stages' (the coarse one sees ambiguity far away).
         """
         T, K = rssi.shape
         col = np.where(mask, self.column[np.clip(gw, 0, len(self.column) - 1)], -1)
         valid = col >= 0
         n_in = valid.sum(1)
-        prior = np.where(self.support < self.support_min, -self.off_support_penalty, 0.0)
         C = len(self.cells)
+        if C == 0 or T == 0:
+            return np.full((T, 2), np.nan), np.full((T, 2, 2), np.nan), n_in
+        # invalid entries point at an all-zero map row and read 0 dBm: their mismatch is exactly 0
+        colc = np.where(valid, col, len(self.mu))
+        r32 = np.where(valid, np.asarray(rssi, float), 0.0).astype(np.float32)
+        args = (colc, r32, sigma_db, huber_k, max_block)
+        windowed = center is not None and self.lookup is not None and \
+            (2 * window_m / self.resolution + 1) ** 2 < C
+        if not windowed:
+            m, c = self._score(None, *args)
+            return m, c, n_in
+        stride = max(1, int(round(coarse_m / self.resolution)))
+        mc, cc = self._score(self.candidates(center, window_m, stride), *args, cell=stride * self.resolution)
+        ok = np.isfinite(mc).all(1)
+        mf, cf = self._score(self.candidates(np.where(ok[:, None], mc, center), fine_m), *args)
+        bigger = np.trace(cc, axis1=1, axis2=2) > np.trace(cf, axis1=1, axis2=2)
+        cov = np.where(bigger[:, None, None], cc, cf)
+        xy = np.where(np.isfinite(mf).all(1)[:, None], mf, mc)
+        return xy, cov, n_in
+
+    def _score(self, cand, colc, rssi, sigma_db, huber_k, max_block, cell=None):
+        """Posterior mean and covariance over candidate cells (T, W), or all cells if ``cand`` is None."""
+        T, K = rssi.shape
+        mu_all = self._mu32()
+        C = len(self.cells)
+        W = C if cand is None else cand.shape[1]
+        penalty = np.where(self.support < self.support_min, -self.off_support_penalty, 0.0)
         xy = np.full((T, 2), np.nan)
         cov = np.full((T, 2, 2), np.nan)
-        if C == 0 or T == 0:
-            return xy, cov, n_in
-        chunk = max(1, max_block // max(1, C * K))
-        colc = np.where(valid, col, 0)
-        base = np.eye(2) * (self.resolution**2 / 12.0)
+        chunk = max(1, max_block // max(1, W * K))
+        base = np.eye(2) * ((cell or self.resolution) ** 2 / 12.0)
         for a in range(0, T, chunk):
             b = min(T, a + chunk)
-            mu = self.mu[colc[a:b]]  # (t, K, C)
-            u = (rssi[a:b, :, None] - mu) / sigma_db
-            au = np.abs(u)
-            rho = np.where(au <= huber_k, 0.5 * au * au, huber_k * (au - 0.5 * huber_k))
-            L = prior[None, :] - (rho * valid[a:b, :, None]).sum(1)
-            L -= L.max(1, keepdims=True)
-            w = np.exp(L)
-            w /= w.sum(1, keepdims=True)
-            m = w @ self.cells
-            d = self.cells[None, :, :] - m[:, None, :]
-            xy[a:b] = m
-            cov[a:b] = np.einsum("tc,tci,tcj->tij", w, d, d) + base
-        return xy, cov, n_in
+            if cand is None:
+                mu = mu_all[colc[a:b]]  # (t, K, C)
+                prior = penalty[None, :]
+                pts = np.broadcast_to(self.cells, (b - a, C, 2))
+            else:
+                ok = cand[a:b] >= 0
+                ci = np.where(ok, cand[a:b], 0)
+                mu = mu_all[colc[a:b, :, None], ci[:, None, :]]  # (t, K, W)
+                prior = np.where(ok, penalty[ci], -np.inf)
+                pts = self.cells[ci]  # (t, W, 2)
+            au = np.abs(rssi[a:b, :, None] - mu)
+            au *= np.float32(1.0 / sigma_db)
+            hk = np.minimum(au, np.float32(huber_k))
+            L = prior - (hk * (au - 0.5 * hk)).sum(1, dtype=np.float64)  # Huber rho, fewer temporaries
+            top = L.max(1, keepdims=True)
+            good = np.isfinite(top[:, 0])
+            w = np.exp(L - np.where(good[:, None], top, 0.0))
+            w /= np.maximum(w.sum(1, keepdims=True), 1e-300)
+            m = np.einsum("tc,tci->ti", w, pts)
+            d = pts - m[:, None, :]
+            c = np.einsum("tc,tci,tcj->tij", w, d, d) + base
+            m[~good], c[~good] = np.nan, np.nan
+            xy[a:b], cov[a:b] = m, c
+        return xy, cov

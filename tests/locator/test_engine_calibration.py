@@ -104,6 +104,13 @@ def test_radio_map_locates_where_the_model_cannot():
     assert (n_in == 5).all()
     assert np.median(err) < 1.2  # single readings with 2 dB noise, no averaging
     assert np.isfinite(cov).all()
+    # big maps score only a window around a centre (here the truth +- 1 m): same answers nearby
+    near = test_pts + rng.uniform(-1, 1, test_pts.shape)
+    wxy, wcov, _ = maps[0].locate(rows, rs, np.ones_like(rows, bool), sigma_db=cfg.fp_sigma_db, center=near,
+                                  window_m=3.0)
+    assert maps[0].candidates(near, 3.0).shape == (40, 31 * 31)
+    assert np.median(np.linalg.norm(wxy - test_pts, axis=1)) < 1.2
+    assert np.isfinite(wcov).all()
 
     # the engine with the survey (fit + map) beats the fit alone, and the defaults by far
     def run(model, maps):
