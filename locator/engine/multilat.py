@@ -75,8 +75,8 @@ def solve(problem: Problem, cfg: EngineConfig) -> Solution:
     one = m == 1
     if one.any():
         xy[one] = problem.gxy[one, 0]
-        r = np.maximum(h[one, 0], 1.0)
-        cov[one] = np.eye(2) * (r**2 / 2.0)[:, None, None]
+        r = np.maximum(h[one, 0], 1.0)  # reported accuracy of a fresh track = the estimated range
+        cov[one] = np.eye(2) * ((r / cfg.accuracy_scale) ** 2 / 2.0)[:, None, None]
         method[one] = METHOD_ONE
 
     two = m == 2

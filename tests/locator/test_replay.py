@@ -187,3 +187,26 @@ def test_replay_validates_frames_too():
     s = pd.DataFrame({"t": [1.0], "gateway_id": ["nope"], "tag_id": ["t"], "rssi": [-60.0]})
     with pytest.raises(ReplayInputError, match="sightings, line 2, column 'gateway_id'"):
         replay(GW, s)
+
+
+def test_replay_two_floors_follows_the_tag_upstairs():
+    """Same layout on floors 1 and 2; readings through the slab are 20 dB weaker."""
+    g2 = pd.concat([GW.assign(floor=1), GW.assign(floor=2, gateway_id=GW.gateway_id + "2")], ignore_index=True)
+    rng = np.random.default_rng(9)
+    t0 = 1_700_000_000.0
+    t = t0 + np.arange(0, 60, 0.5)
+    xy = walk(t - t0)
+    upstairs = t - t0 >= 30
+    r = radio(xy, rng)
+    rows = []
+    for i, ti in enumerate(t):
+        for k in range(6):
+            own, other = (GW.gateway_id[k] + "2", GW.gateway_id[k]) if upstairs[i] else (GW.gateway_id[k],
+                                                                                          GW.gateway_id[k] + "2")
+            rows.append((ti, own, "t", r[i, k]))
+            if k % 2 == 0:
+                rows.append((ti, other, "t", r[i, k] - 20.0))
+    fixes, _ = replay(g2, pd.DataFrame(rows, columns=["t", "gateway_id", "tag_id", "rssi"]))
+    ft = fixes["t"].to_numpy() - t0
+    assert set(fixes.loc[ft < 29, "floor"]) == {1}
+    assert set(fixes.loc[ft > 36, "floor"]) == {2}
