@@ -1,7 +1,7 @@
 """The maintenance forecaster: daily use per asset, predicted due dates of maintenance plans with an
 uncertainty band, unusual-use flags, and (with :mod:`.weibull`) the failure risk before the next service.
 
-Pure numpy/pandas: never imports Django. The Django side builds the input frames from the database and
+Pure numpy/scipy/pandas: never imports Django. The Django side builds the input frames from the database and
 stores or shows the output frames. Every function works on the whole fleet at once with array
 operations; the only Python loops run over fixed small ranges (chunks of assets), never over assets.
 
@@ -38,7 +38,7 @@ expected use on forecast day h (h = 0 is today):
   of the weekly means of the last ``trend_weeks`` full weeks (a weekly mean has no weekday pattern in
   it), shrunk towards 0 by an empirical-Bayes factor: a fleet-wide prior on trends is estimated from
   all assets at once, and an asset's slope keeps weight prior / (prior + its sampling variance). On the
-  simulated fleets this halves the due-date error compared with the raw slope (docs/maintenance.md).
+  simulated fleets this cuts the mean due-date error at 60 days from 4.3 to 3.6 days (docs/maintenance.md).
 - ``level``: the value of that line at today, the intercept being a winsorised mean of the weekly means
   minus slope * time. With fewer than ``min_weeks`` full weeks: no trend, level = the mean of the
   weekday means.
@@ -197,7 +197,11 @@ def _from_long(df: pd.DataFrame, t: int, history_days: int | None) -> UsageMatri
     n_days = t - start
     keep = valid & (day >= start)
     flat = codes[keep].astype(np.int64) * n_days + (day[keep] - start)
-    hours = np.bincount(flat, weights=hrs[keep], minlength=n * n_days).reshape(n, n_days).astype(float, copy=False)
+    hours = (
+        np.bincount(flat, weights=hrs[keep], minlength=n * n_days)
+        .reshape(n, n_days)
+        .astype(float, copy=False)
+    )
     del flat, keep, valid
     np.clip(hours, 0.0, MAX_HOURS, out=hours)
     # Unknown before the first record; after it, a day without a row is a day without use.

@@ -247,3 +247,17 @@ def test_empty_inputs():
     due = predict_due(plans, fc, TODAY)
     assert due.loc[0, "driver"] == "calendar" and not due.loc[0, "has_forecast"]
     assert len(predict_due(plans.iloc[:0], fc, TODAY)) == 0
+
+
+def test_a_week_out_of_service_barely_moves_level_and_trend(clean_fleet):
+    fl = clean_fleet
+    um = fl.usage_matrix()
+    broken = um.hours.copy()
+    broken[:, -30:-23] = 0.0  # every asset idle for one week three weeks ago
+    a = forecast_usage(um, fl.today)
+    b = forecast_usage(UsageMatrix(um.asset_ids, broken, um.start), fl.today)
+    ok = a["level"].to_numpy() > 0.5
+    rel = np.abs(b["level"] - a["level"]).to_numpy()[ok] / a["level"].to_numpy()[ok]
+    assert np.median(rel) < 0.03
+    # The Theil-Sen slope (median of pairwise slopes) hardly moves.
+    assert np.median(np.abs(b["slope_raw"] - a["slope_raw"])) < 0.002
