@@ -25,19 +25,36 @@ def _manage(*models):
     }
 
 
+_ENV_VIEW = (
+    "environment.alarm", "environment.alarmevent", "environment.alarmaction", "environment.alarmflood",
+    "environment.excursion", "environment.temperaturelogreview", "environment.profilechange",
+    "environment.minuteaggregate", "environment.dailyaggregate", "environment.notification",
+)
 _FACILITY = ("facility.site", "facility.building", "facility.floor", "facility.department", "facility.room", "facility.zone")
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     # Nurses find equipment and flag its state (needs cleaning, in use); they do not edit inventory.
-    NURSE: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag") | {"assets.change_asset_status"},
+    NURSE: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag") | {"assets.change_asset_status"}
+    # Environment: nurses see the alarm console and comment ("door was left open"); they do not acknowledge.
+    | _view("environment.alarm", "environment.alarmevent", "environment.alarmaction") | {"environment.comment_alarm"},
     # Biomedical engineers own the equipment inventory and its tags.
     ENGINEER: _view(*_FACILITY, "sensors.gateway", "sensors.sensor")
     | _manage("assets.assettype", "assets.asset", "locator.tag")
-    | {"assets.change_asset_status"},
+    | {"assets.change_asset_status"}
+    # Environment: engineers see alarms and excursions, comment, and take a sensor out of service to repair
+    # or calibrate it.
+    | _view(*_ENV_VIEW) | {"environment.comment_alarm", "environment.suppress_alarm"},
     # Facility managers own the environment: gateways, sensors and their monitoring.
     FACILITY_MANAGER: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag")
     | _manage("sensors.gateway", "sensors.sensor")
-    | {"assets.change_asset_status"},
+    | {"assets.change_asset_status"}
+    # Environment: facility managers own alarms (acknowledge, shelve, suppress), profile overrides, the daily
+    # temperature-log review, corrective actions and the notification set-up.
+    | _view(*_ENV_VIEW, "environment.sensorprofileoverride", "environment.deliveryattempt")
+    | _manage("environment.webhookendpoint", "environment.escalationpolicy", "environment.escalationstep")
+    | {"environment.acknowledge_alarm", "environment.shelve_alarm", "environment.comment_alarm",
+       "environment.suppress_alarm", "environment.override_profile", "environment.add_temperaturelogreview",
+       "environment.record_corrective_action", "environment.change_excursion"},
 }
 
 

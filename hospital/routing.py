@@ -1,3 +1,5 @@
 """Websocket routes. Consumers live in the app that owns the data they stream."""
 
-websocket_urlpatterns: list = []
+from sensors.environment.routing import websocket_urlpatterns as environment_websockets
+
+websocket_urlpatterns: list = [*environment_websockets]

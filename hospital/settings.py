@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "hospital.assets",
     "hospital",
     "sensors",
+    "sensors.environment",
     "locator",
 ]
 

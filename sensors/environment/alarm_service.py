@@ -1,0 +1,459 @@
+"""The alarm service: the live ``sensors.alarms`` state machine inside ingest.
+
+One ``AlarmService`` per ingest process (per partition: all sites, or one site). It holds one
+``Evaluator`` per monitored sensor and per gateway, each bound to its effective profile, so the state
+of one sensor is one small row (``EvaluatorState``) that can be written when, and only when, that
+sensor changed. The evaluators are called from ingest's thread only (they are not thread-safe).
+
+* ``on_readings(readings)`` is ingest's callback, called INSIDE the chunk's transaction: it feeds the
+  readings, stores the transitions (through ``services.record_events``) and the new state of every
+  sensor it touched in that same transaction. A crash before the commit rolls everything back and the
+  broker redelivers the chunk; a crash after it leaves a consistent state. Nothing lost, nothing twice.
+* ``tick(now)`` (every second, from ingest's idle hook) applies what is due by time alone (delays,
+  re-alarms, shelve expiry, defrost windows), the offline watchdog and calibration checks, the
+  gateways' status, and the operator actions queued by the web (acknowledge, shelve, ...).
+* ``AlarmPartition.generation`` grows with every write: when this process's transaction was rolled
+  back (or another process wrote meanwhile) the next call finds a different generation and reloads
+  every evaluator from the database before going on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from sensors.alarms import Evaluator, FloodDetector, Profile, ProfileCatalog
+from sensors.choices import GatewayStatus
+from sensors.models import Gateway, Sensor
+
+from . import profiles as profiles_mod
+from . import services
+from .choices import EVALUATOR_ACTIONS, ActionKind, ActionStatus
+from .models import AlarmAction, AlarmPartition, EvaluatorState, RollupBacklog
+from .rollup import rollup_margin_s
+
+log = logging.getLogger(__name__)
+
+REFRESH_S = 30.0  # how often bindings are compared with the database (new sensors, changed profiles)
+GATEWAY_CHECK_S = 5.0
+CHECKPOINT_S = 60.0  # every evaluator whose state changed without an event is saved this often
+
+
+class Unit:
+    """One watched subject: a sensor or a gateway, with its evaluator."""
+
+    __slots__ = ("key", "ev", "sensor_pk", "gateway_pk", "site_id", "title", "profile", "config", "saved")
+
+    def __init__(self, key, ev, sensor_pk, gateway_pk, site_id, title, profile, config):
+        self.key = key
+        self.ev: Evaluator = ev
+        self.sensor_pk = sensor_pk
+        self.gateway_pk = gateway_pk
+        self.site_id = site_id
+        self.title = title
+        self.profile: Profile = profile
+        self.config = config
+        self.saved: bytes | None = None
+
+    def state_key(self) -> str:
+        return f"sensor:{self.sensor_pk}" if self.sensor_pk else f"gateway:{self.gateway_pk}"
+
+
+def _ts(dt: datetime | None) -> float | None:
+    return dt.timestamp() if dt else None
+
+
+def _profile_fingerprint(p: Profile) -> tuple:
+    return (p.slug, tuple(tuple(sorted((k, str(v)) for k, v in r.to_dict().items())) for r in p.rules))
+
+
+class AlarmService:
+    def __init__(self, *, site: str = "+", name: str | None = None, clock=time.time, flood: dict | None = None):
+        self.site = site
+        self.name = name or ("all" if site in ("+", "", None) else f"site:{site}")
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.units: dict[str, Unit] = {}
+        self.by_sensor: dict[int, Unit] = {}
+        self.by_gateway: dict[int, Unit] = {}
+        self.unmonitored: set[int] = set()
+        self.cache = services.AlarmCache()
+        self.generation = 0
+        self.flood = FloodDetector()
+        self._flood_options = flood or {}
+        self._next_refresh = 0.0
+        self._next_gateways = 0.0
+        self._next_checkpoint = 0.0
+        self.stats = {"readings": 0, "events": 0, "reloads": 0}
+        self.load()
+
+    # ------------------------------------------------------------------ loading
+
+    def _flood_detector(self, state: dict | None) -> FloodDetector:
+        if state:
+            return FloodDetector.from_dict(state)
+        return FloodDetector(
+            threshold=int(self._flood_options.get("threshold", getattr(settings, "ALARM_FLOOD_THRESHOLD", 10))),
+            window_s=float(self._flood_options.get("window_s", getattr(settings, "ALARM_FLOOD_WINDOW_S", 600))),
+            clear_below=int(self._flood_options.get("clear_below", getattr(settings, "ALARM_FLOOD_CLEAR_BELOW", 5))),
+        )
+
+    def load(self) -> None:
+        """(Re)build every evaluator from the database: bindings from the sensors and gateways, state
+        from ``EvaluatorState``."""
+        with transaction.atomic():
+            part, _ = AlarmPartition.objects.get_or_create(name=self.name)
+            self.generation = part.generation
+            self.flood = self._flood_detector(part.flood)
+            self.units, self.by_sensor, self.by_gateway = {}, {}, {}
+            self.unmonitored = set()
+            self.cache = services.AlarmCache()
+            states = dict(EvaluatorState.objects.values_list("key", "state"))
+            now = self.clock()
+            for sensor in self._sensors():
+                self._bind_sensor(sensor, states.get(f"sensor:{sensor.pk}"), now)
+            for gateway in self._gateways():
+                self._bind_gateway(gateway, states.get(f"gateway:{gateway.pk}"), now)
+        self._next_refresh = time.monotonic() + REFRESH_S
+        log.info("alarm service %s: %d sensors, %d gateways watched", self.name, len(self.by_sensor),
+                 len(self.by_gateway))
+
+    def _sensors(self, **filters):
+        qs = Sensor.objects.select_related(
+            "room__floor__building__site", "asset__asset_type", "asset__installed_room__floor__building__site",
+            "profile_override",
+        ).filter(**filters)
+        if self.name != "all":
+            sensors = list(qs)
+            return [s for s in sensors if (site := profiles_mod.sensor_site(s)) is not None and site.code == self.site]
+        return list(qs)
+
+    def _gateways(self, **filters):
+        qs = Gateway.objects.select_related("site", "room").filter(enabled=True, **filters).exclude(
+            status=GatewayStatus.UNKNOWN, last_seen_at=None)
+        if self.name != "all":
+            qs = qs.filter(site__code=self.site)
+        return list(qs)
+
+    def _sensor_config(self, sensor) -> tuple[Profile | None, tuple]:
+        profile = profiles_mod.effective_profile(sensor)
+        site = profiles_mod.sensor_site(sensor)
+        tz = site.timezone if site is not None and site.timezone else "UTC"
+        config = (
+            _profile_fingerprint(profile) if profile else None, sensor.report_interval_s or None,
+            sensor.calibration_due_on, tz, site.pk if site else None, sensor.name,
+        )
+        return profile, config
+
+    def _evaluator_for(self, key: str, profile: Profile, state_json: str | None, *, interval, cal_due, tz, start):
+        if state_json:
+            try:
+                d = orjson.loads(state_json)
+                bd = d["bindings"][key]
+                bd["profile"] = profile.slug
+                bd["interval_s"] = interval
+                bd["calibration_due"] = cal_due
+                d["tz"] = tz
+                cat = ProfileCatalog(profiles={profile.slug: profile}, room_types={}, equipment_types={})
+                return Evaluator.from_dict(d, cat), True
+            except (KeyError, ValueError, TypeError):
+                log.exception("unusable alarm state for %s: starting it afresh", key)
+        ev = Evaluator(tz=tz)
+        ev.bind(key, profile, interval_s=interval, calibration_due=cal_due, t=start)
+        return ev, False
+
+    def _bind_sensor(self, sensor, state_json: str | None, now: float) -> Unit | None:
+        profile, config = self._sensor_config(sensor)
+        if profile is None:
+            self.unmonitored.add(sensor.pk)
+            return None
+        _fp, interval, cal_due, tz, site_id, _name = config
+        start = _ts(sensor.last_seen_at) or now
+        ev, restored = self._evaluator_for(sensor.sensor_id, profile, state_json, interval=interval,
+                                           cal_due=cal_due, tz=tz, start=start)
+        unit = Unit(sensor.sensor_id, ev, sensor.pk, None, site_id, sensor.name, profile, config)
+        if restored:
+            unit.saved = state_json.encode() if isinstance(state_json, str) else state_json
+        self.units[unit.key] = unit
+        self.by_sensor[sensor.pk] = unit
+        self.unmonitored.discard(sensor.pk)
+        return unit
+
+    def _bind_gateway(self, gateway, state_json: str | None, now: float) -> Unit:
+        profile = profiles_mod.gateway_profile()
+        key = f"gateway:{gateway.gateway_id}"
+        tz = gateway.site.timezone or "UTC"
+        ev, restored = self._evaluator_for(key, profile, state_json, interval=None, cal_due=None, tz=tz, start=now)
+        where = f" ({gateway.room})" if gateway.room_id else ""
+        unit = Unit(key, ev, None, gateway.pk, gateway.site_id, f"Gateway {gateway.gateway_id}{where}", profile,
+                    (gateway.site_id,))
+        if restored:
+            unit.saved = state_json.encode()
+        self.units[key] = unit
+        self.by_gateway[gateway.pk] = unit
+        return unit
+
+    def _refresh(self, now: float, dirty: set) -> None:
+        """Pick up new sensors and gateways and changed profiles, intervals and calibration dates.
+        Rebinding keeps the state of every rule the new profile still has."""
+        seen = set()
+        for sensor in self._sensors():
+            seen.add(sensor.pk)
+            unit = self.by_sensor.get(sensor.pk)
+            if unit is None:
+                state = EvaluatorState.objects.filter(key=f"sensor:{sensor.pk}").values_list("state", flat=True).first()
+                unit = self._bind_sensor(sensor, state, now)
+                if unit is not None:
+                    dirty.add(unit)
+                continue
+            profile, config = self._sensor_config(sensor)
+            if config == unit.config:
+                continue
+            if profile is None:
+                self._drop(unit)
+                self.unmonitored.add(sensor.pk)
+                continue
+            _fp, interval, cal_due, tz, site_id, _name = config
+            if tz != unit.ev.tz_name:
+                state = orjson.dumps(unit.ev.to_dict()).decode()
+                unit.ev, _ = self._evaluator_for(unit.key, profile, state, interval=interval, cal_due=cal_due, tz=tz,
+                                                 start=now)
+            else:
+                unit.ev.bind(unit.key, profile, interval_s=interval, calibration_due=cal_due)
+            unit.profile, unit.config, unit.site_id, unit.title = profile, config, site_id, sensor.name
+            dirty.add(unit)
+            log.info("alarm service: %s now watched with %s", unit.key, profile.slug)
+        for pk in [pk for pk in self.by_sensor if pk not in seen]:
+            self._drop(self.by_sensor[pk])
+        self.unmonitored &= seen
+        gw_seen = set()
+        for gateway in self._gateways():
+            gw_seen.add(gateway.pk)
+            if gateway.pk not in self.by_gateway:
+                state = EvaluatorState.objects.filter(key=f"gateway:{gateway.pk}").values_list("state", flat=True).first()
+                dirty.add(self._bind_gateway(gateway, state, now))
+        for pk in [pk for pk in self.by_gateway if pk not in gw_seen]:
+            self._drop(self.by_gateway[pk])
+
+    def _drop(self, unit: Unit) -> None:
+        self.units.pop(unit.key, None)
+        if unit.sensor_pk:
+            self.by_sensor.pop(unit.sensor_pk, None)
+        if unit.gateway_pk:
+            self.by_gateway.pop(unit.gateway_pk, None)
+
+    def _unknown_sensor(self, pk: int) -> Unit | None:
+        """A reading from a sensor enrolled since the last refresh."""
+        if pk in self.unmonitored:
+            return None
+        sensors = self._sensors(pk=pk)
+        if not sensors:
+            self.unmonitored.add(pk)
+            return None
+        state = EvaluatorState.objects.filter(key=f"sensor:{pk}").values_list("state", flat=True).first()
+        return self._bind_sensor(sensors[0], state, self.clock())
+
+    # ------------------------------------------------------------------ generation (rollback detection)
+
+    def _claim(self) -> None:
+        n = AlarmPartition.objects.filter(name=self.name, generation=self.generation).update(
+            generation=F("generation") + 1, owner=self.owner, heartbeat_at=timezone.now())
+        if n == 0:
+            self.stats["reloads"] += 1
+            log.warning("alarm service %s: state changed underneath (rolled back or another process): reloading",
+                        self.name)
+            self.load()
+            n = AlarmPartition.objects.filter(name=self.name, generation=self.generation).update(
+                generation=F("generation") + 1, owner=self.owner, heartbeat_at=timezone.now())
+            if n == 0:
+                raise RuntimeError(f"alarm partition {self.name!r} is being written by another process")
+        self.generation += 1
+
+    # ------------------------------------------------------------------ the ingest path
+
+    def on_readings(self, readings) -> None:
+        """Ingest's callback: evaluate readings and persist, in the caller's transaction."""
+        with transaction.atomic(savepoint=False):
+            self._claim()
+            by_sensor = self.by_sensor
+            batch = []
+            dirty = set()
+            late = set()
+            late_cut = self.clock() - rollup_margin_s() / 2
+            for r in readings:
+                unit = by_sensor.get(r.sensor_pk)
+                if unit is None:
+                    unit = self._unknown_sensor(r.sensor_pk)
+                    if unit is None:
+                        continue
+                out = unit.ev.feed(unit.key, r.quantity, r.t, r.value)
+                dirty.add(unit)
+                if out:
+                    batch.append((unit, out))
+                if r.t < late_cut:
+                    late.add((r.sensor_pk, r.quantity, int(r.t // 60) * 60))
+            self.stats["readings"] += len(readings)
+            if late:
+                RollupBacklog.objects.bulk_create(
+                    [RollupBacklog(sensor_id=s, quantity=q, minute=datetime.fromtimestamp(m, tz=UTC))
+                     for s, q, m in late], ignore_conflicts=True)
+            self._commit(batch, dirty)
+
+    def _commit(self, batch, dirty, users: dict | None = None) -> None:
+        if batch:
+            self.stats["events"] += sum(len(evs) for _, evs in batch)
+            services.record_events(batch, cache=self.cache, flood=self.flood, users=users)
+            self._save_flood()
+        if dirty:
+            self._save_states(dirty)
+
+    def _save_states(self, units) -> None:
+        now = timezone.now()
+        rows = []
+        for u in units:
+            if u.key not in self.units:
+                continue
+            data = orjson.dumps(u.ev.to_dict())
+            if data == u.saved:
+                continue
+            u.saved = data
+            rows.append(EvaluatorState(key=u.state_key(), sensor_id=u.sensor_pk, gateway_id=u.gateway_pk,
+                                       state=data.decode(), updated_at=now))
+        if rows:
+            EvaluatorState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["key"],
+                                               update_fields=["state", "updated_at"], batch_size=500)
+
+    def _save_flood(self) -> None:
+        AlarmPartition.objects.filter(name=self.name).update(flood=self.flood.to_dict())
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self, now: float | None = None) -> int:
+        """Time-driven work; call about every second. Returns the number of transitions."""
+        now = self.clock() if now is None else now
+        mono = time.monotonic()
+        batch: list = []
+        dirty: set = set()
+        with transaction.atomic():
+            self._claim()
+            if mono >= self._next_refresh:
+                self._next_refresh = mono + REFRESH_S
+                self._refresh(now, dirty)
+            users = self._apply_actions(now, batch, dirty)
+            if mono >= self._next_gateways:
+                self._next_gateways = mono + GATEWAY_CHECK_S
+                self._check_gateways(now, batch, dirty)
+            for unit in self.units.values():
+                out = unit.ev.tick(now)
+                if out:
+                    batch.append((unit, out))
+                    dirty.add(unit)
+            self._commit(batch, dirty, users)
+            changes = self.flood.tick(now)
+            if changes:
+                services.record_flood_changes(changes, self._site_of_group)
+                self._save_flood()
+            if mono >= self._next_checkpoint:
+                self._next_checkpoint = mono + CHECKPOINT_S
+                self._save_states(list(self.units.values()))
+        return sum(len(evs) for _, evs in batch)
+
+    def checkpoint(self) -> None:
+        """Save every evaluator whose state changed (at shutdown, and every minute from ``tick``)."""
+        with transaction.atomic():
+            self._claim()
+            self._save_states(list(self.units.values()))
+
+    def check_gateways(self, now: float | None = None) -> int:
+        """Run the gateway check now (tests; ``tick`` does it every few seconds)."""
+        self._next_gateways = 0.0
+        return self.tick(now)
+
+    def refresh(self, now: float | None = None) -> int:
+        self._next_refresh = 0.0
+        return self.tick(now)
+
+    @staticmethod
+    def _site_of_group(group: str) -> int | None:
+        prefix = "alarms.site."
+        return int(group[len(prefix):]) if group.startswith(prefix) else None
+
+    def _check_gateways(self, now: float, batch: list, dirty: set) -> None:
+        """Silence of a gateway: its last will (status offline, set by ingest) or nothing heard for
+        ``ALARM_GATEWAY_OFFLINE_AFTER_S``."""
+        if not self.by_gateway:
+            return
+        stale = float(getattr(settings, "ALARM_GATEWAY_OFFLINE_AFTER_S", 300))
+        for pk, status, last_seen in Gateway.objects.filter(pk__in=list(self.by_gateway)).values_list(
+                "pk", "status", "last_seen_at"):
+            unit = self.by_gateway[pk]
+            offline = status == GatewayStatus.OFFLINE or (last_seen is not None and now - last_seen.timestamp() > stale)
+            out = unit.ev.feed(unit.key, profiles_mod.GATEWAY_RULE, now, 1.0 if offline else 0.0)
+            dirty.add(unit)
+            if out:
+                batch.append((unit, out))
+
+    # ------------------------------------------------------------------ operator actions
+
+    def _apply_actions(self, now: float, batch: list, dirty: set) -> dict[str, int]:
+        qs = AlarmAction.objects.filter(status=ActionStatus.PENDING, kind__in=EVALUATOR_ACTIONS).select_related("alarm")
+        if self.name != "all":
+            qs = qs.filter(alarm__site__code=self.site)
+        users: dict[str, int] = {}
+        for action in qs.order_by("created_at", "id")[:500]:
+            alarm = action.alarm
+            unit = self.units.get(alarm.key)
+            if unit is None:
+                if self.name == "all":
+                    services.finish_action(action, ActionStatus.FAILED, "this sensor is no longer monitored")
+                continue
+            t = min(action.created_at.timestamp(), now)
+            who = action.username or "system"
+            if action.user_id:
+                users[who] = action.user_id
+            ev, key, rule = unit.ev, unit.key, alarm.rule
+            try:
+                if action.kind == ActionKind.ACKNOWLEDGE:
+                    out = ev.acknowledge(key, rule, t, who)
+                elif action.kind == ActionKind.SHELVE:
+                    out = ev.shelve(key, rule, t, action.until.timestamp(), action.text, who)
+                elif action.kind == ActionKind.UNSHELVE:
+                    out = ev.unshelve(key, rule, t, who)
+                elif action.kind == ActionKind.SUPPRESS:
+                    out = ev.suppress(key, rule, t, until=_ts(action.until), reason=action.text or "maintenance",
+                                      who=who)
+                elif action.kind == ActionKind.UNSUPPRESS:
+                    out = ev.unsuppress(key, rule, t, who)
+                elif action.kind == ActionKind.OUT_OF_SERVICE:
+                    out = ev.set_out_of_service(key, rule, t, who, reason=action.text)
+                elif action.kind == ActionKind.RETURN_TO_SERVICE:
+                    out = ev.return_to_service(key, rule, t, who)
+                else:
+                    out = []
+            except (KeyError, ValueError) as exc:
+                services.finish_action(action, ActionStatus.FAILED, str(exc.args[0] if exc.args else exc))
+                continue
+            dirty.add(unit)
+            if out:
+                batch.append((unit, out))
+                services.finish_action(action, ActionStatus.APPLIED, f"{len(out)} transition(s)")
+            else:
+                services.finish_action(action, ActionStatus.NO_OP, f"nothing to do: the alarm is {ev.state(key, rule)}")
+        return users
+
+    # ------------------------------------------------------------------ inspection
+
+    def evaluator(self, key: str) -> Evaluator:
+        return self.units[key].ev
+
+
+__all__ = ["AlarmService", "Unit"]
