@@ -20,6 +20,7 @@ sensor changed. The evaluators are called from ingest's thread only (they are no
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -90,9 +91,9 @@ class AlarmService:
         self.generation = 0
         self.flood = FloodDetector()
         self._flood_options = flood or {}
-        self._next_refresh = 0.0
-        self._next_gateways = 0.0
-        self._next_checkpoint = 0.0
+        self._next_refresh = -math.inf
+        self._next_gateways = -math.inf
+        self._next_checkpoint = -math.inf
         self.stats = {"readings": 0, "events": 0, "reloads": 0}
         self.load()
 
@@ -123,7 +124,7 @@ class AlarmService:
                 self._bind_sensor(sensor, states.get(f"sensor:{sensor.pk}"), now)
             for gateway in self._gateways():
                 self._bind_gateway(gateway, states.get(f"gateway:{gateway.pk}"), now)
-        self._next_refresh = time.monotonic() + REFRESH_S
+        self._next_refresh = self.clock() + REFRESH_S
         log.info("alarm service %s: %d sensors, %d gateways watched", self.name, len(self.by_sensor),
                  len(self.by_gateway))
 
@@ -340,7 +341,7 @@ class AlarmService:
     def tick(self, now: float | None = None) -> int:
         """Time-driven work; call about every second. Returns the number of transitions."""
         now = self.clock() if now is None else now
-        mono = time.monotonic()
+        mono = now  # schedules follow the service's clock (wall time in production, simulated in tests)
         batch: list = []
         dirty: set = set()
         with transaction.atomic():
@@ -375,11 +376,12 @@ class AlarmService:
 
     def check_gateways(self, now: float | None = None) -> int:
         """Run the gateway check now (tests; ``tick`` does it every few seconds)."""
-        self._next_gateways = 0.0
+        self._next_gateways = -math.inf
         return self.tick(now)
 
     def refresh(self, now: float | None = None) -> int:
-        self._next_refresh = 0.0
+        """Compare bindings with the database now (``tick`` does it every 30 s)."""
+        self._next_refresh = -math.inf
         return self.tick(now)
 
     @staticmethod

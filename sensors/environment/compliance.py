@@ -26,6 +26,7 @@ from .models import AlarmAction, AlarmEvent, DailyAggregate, Excursion, MinuteAg
 EXCURSION_QUANTITIES = frozenset({"temperature_c", "humidity_pct", "differential_pressure_pa", "co2_ppm",
                                   "pm25_ugm3"})
 COLD_DEFAULT_WINDOW_S = 86400.0
+PDF_COMPRESS = True  # tests switch it off to read the text
 
 
 def to_dt(t: float) -> datetime:
@@ -221,6 +222,7 @@ def excursions_pdf(rows: list[dict], *, title: str, subtitle: str = "") -> bytes
     from fpdf import FPDF
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_compression(PDF_COMPRESS)
     pdf.set_title(_latin1(title))
     pdf.set_author("Hospital tracking")
     pdf.set_auto_page_break(auto=True, margin=12)

@@ -21,6 +21,8 @@ class EmailChannel(Channel):
         return int(getattr(settings, "ALARM_EMAIL_MAX_ATTEMPTS", 5))
 
     def group_key(self, notification) -> str:
+        if notification.kind in ("flood_start", "flood_end"):
+            return f"email:{notification.target.lower()}:flood:{notification.pk}"  # a flood summary stands alone
         return f"email:{notification.target.lower()}"
 
     def deliver(self, notifications: list) -> Result:
