@@ -30,6 +30,11 @@ from sensors.models import Gateway, Sensor
 BATCH = 500
 
 
+# BTHome v2 has no differential-pressure object: the demo's room-pressure monitors send it as a
+# signed count (object 0x5A) in hundredths of a pascal (see docs/simulator.md).
+PRESSURE_MAP = {"count": {"quantity": "differential_pressure_pa", "scale": 0.01}}
+
+
 class DemoAlreadyLoaded(Exception):
     pass
 
@@ -191,6 +196,7 @@ class DemoLoader:
                     "report_interval_s": item["report_interval_s"],
                     "calibrated_on": self.today - dt.timedelta(days=item["calibrated_days_ago"]),
                     "calibration_due_on": self.today + dt.timedelta(days=item["calibration_due_in_days"]),
+                    "measurement_map": PRESSURE_MAP if "differential_pressure_pa" in item["quantities"] else {},
                 }
             )
         self.report.count("sensors", *upsert(Sensor, "sensor_id", rows))

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 
 from sensors.ble import decode
@@ -290,25 +290,27 @@ class IngestPipeline:
                 entry["boot"], entry["seq"] = batch.boot, batch.seq
             entry["seen"] = max(entry["seen"], batch.sent)
         work.counters["batches.lost"] += sum(e["lost"] for e in per_gateway.values())
-        updates = []
-        for entry in per_gateway.values():
-            gateway = Gateway(pk=entry["pk"])
-            gateway.batches_received = F("batches_received") + entry["batches"]
-            gateway.batches_lost = F("batches_lost") + entry["lost"]
-            gateway.batches_duplicated = F("batches_duplicated") + work.duplicates.pop(entry["pk"], 0)
-            gateway.advertisements_received = F("advertisements_received") + entry["advs"]
-            gateway.advertisements_rejected = F("advertisements_rejected") + entry["rejected"]
-            gateway.boot_id, gateway.last_seq = entry["boot"], entry["seq"]
-            gateway.last_seen_at = to_datetime(min(entry["seen"], time.time()))
-            gateway.status = GatewayStatus.ONLINE
-            updates.append(gateway)
-        if updates:
-            Gateway.objects.bulk_update(updates, [
-                "batches_received", "batches_lost", "batches_duplicated", "advertisements_received",
-                "advertisements_rejected", "boot_id", "last_seq", "last_seen_at", "status",
-            ])
-        for pk, n in work.duplicates.items():  # gateways whose every batch in this chunk was a repeat
-            Gateway.objects.filter(pk=pk).update(batches_duplicated=F("batches_duplicated") + n)
+        rows = [
+            (entry["batches"], entry["lost"], work.duplicates.pop(entry["pk"], 0), entry["advs"], entry["rejected"],
+             entry["boot"], entry["seq"], to_datetime(min(entry["seen"], time.time())), GatewayStatus.ONLINE,
+             entry["pk"])
+            for entry in per_gateway.values()
+        ]
+        rows += [(0, 0, n, 0, 0, None, None, None, None, pk) for pk, n in work.duplicates.items()]
+        if rows:
+            # One statement for every gateway of the chunk (pipelined by psycopg 3): increments are
+            # relative, so concurrent ingest processes never overwrite each other's counts.
+            table = connection.ops.quote_name(Gateway._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"UPDATE {table} SET batches_received = batches_received + %s, batches_lost = batches_lost + %s,"
+                    " batches_duplicated = batches_duplicated + %s,"
+                    " advertisements_received = advertisements_received + %s,"
+                    " advertisements_rejected = advertisements_rejected + %s,"
+                    " boot_id = COALESCE(%s, boot_id), last_seq = COALESCE(%s, last_seq),"
+                    " last_seen_at = COALESCE(%s, last_seen_at), status = COALESCE(%s, status) WHERE id = %s",
+                    rows,
+                )
         for gateway_id, (state, ts) in work.statuses.items():
             fields = {"status": GatewayStatus.ONLINE if state == "online" else GatewayStatus.OFFLINE}
             if state == "online":

@@ -7,7 +7,8 @@ scenario has that gateway down; when it comes back it has rebooted: new boot id,
 
 One MQTT connection carries the whole fleet (hundreds of connections would cost a thread each in paho
 and gain nothing). A connection has only one last will, so the will is the ``offline`` status of a
-fleet pseudo-gateway (``hospital/<site>/gw/<fleet_id>/status``, default fleet id ``simulator``) whose
+fleet pseudo-gateway (``hospital/<site>/<fleet_id>/status``, default fleet id ``simulator``; outside
+the ``gw/`` topics so ingest does not take it for an unregistered gateway) whose
 payload lists every gateway of the fleet (``"gateways": [...]``). If the simulator dies without a clean
 shutdown, only that topic turns offline: the per-gateway retained statuses stay ``online`` until the
 next run, and the server sees the outage as batches that stop arriving. A clean stop publishes
@@ -22,7 +23,14 @@ import threading
 import time
 from collections.abc import Iterable
 
-from sensors.protocol import MAX_ADVERTISEMENTS, Advertisement, encode_batch, encode_status, topic_for
+from sensors.protocol import (
+    MAX_ADVERTISEMENTS,
+    TOPIC_ROOT,
+    Advertisement,
+    encode_batch,
+    encode_status,
+    topic_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +74,7 @@ class Publisher:
 
     def will(self) -> tuple[str, bytes]:
         """(topic, payload) of the connection's last will: the fleet pseudo-gateway goes offline."""
-        return topic_for(self.site, self.fleet_id, "status"), encode_status(
+        return f"{TOPIC_ROOT}/{self.site}/{self.fleet_id}/status", encode_status(
             self.fleet_id,
             "offline",
             self.fleet_boot,
@@ -87,7 +95,7 @@ class Publisher:
     def announce(self, t: float) -> None:
         """Retained ``online`` for the fleet and every gateway (again after every reconnect)."""
         self._send(
-            topic_for(self.site, self.fleet_id, "status"),
+            f"{TOPIC_ROOT}/{self.site}/{self.fleet_id}/status",
             encode_status(
                 self.fleet_id,
                 "online",
@@ -148,7 +156,7 @@ class Publisher:
                 retain=True,
             )
         self._send(
-            topic_for(self.site, self.fleet_id, "status"),
+            f"{TOPIC_ROOT}/{self.site}/{self.fleet_id}/status",
             encode_status(
                 self.fleet_id,
                 "offline",

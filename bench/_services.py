@@ -1,0 +1,86 @@
+"""Helpers shared by the benchmark scripts: a private Mosquitto with the shipped settings, a
+throw-away database, and peak memory."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """Mosquitto with deploy/mosquitto/mosquitto.conf's throughput settings, on a free port."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-mosquitto-"))
+        self.proc = None
+
+    def __enter__(self):
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser {getpass.getuser()}\n"
+            "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_queued_bytes 2000000000\n"
+            "max_inflight_messages 1000\nmessage_size_limit 1048576\n"
+        )
+        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://bench@127.0.0.1:{self.port}"
+
+
+def django_with_throwaway_database():
+    """Set Django up and create (and migrate) a fresh test database; returns a teardown function."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    old_name = connection.settings_dict["NAME"]
+    if not connection.settings_dict["ENGINE"].endswith("sqlite3"):
+        connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": f"bench_{old_name}"}
+    else:
+        connection.settings_dict["TEST"] = {"NAME": str(ROOT / "var" / "bench.sqlite3")}
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+
+    def teardown():
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    return teardown
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
