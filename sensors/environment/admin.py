@@ -2,7 +2,7 @@
 delivery attempts) and machine-written data (aggregates, evaluator state) are read-only."""
 
 from django.contrib import admin
-from django.db import transaction
+from django.db import models, transaction
 
 from .models import (
     Alarm,
@@ -211,6 +211,7 @@ class TemperatureLogReviewAdmin(ReadOnlyAdmin):
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("name", "url", "enabled", "site", "min_priority", "all_transitions", "max_attempts")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_filter = ("enabled", "min_priority", "site")
     search_fields = ("name", "url")
     readonly_fields = ("created_at", "updated_at")

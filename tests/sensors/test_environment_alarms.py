@@ -11,9 +11,23 @@ from django.db import transaction
 from sensors.alarms import default_catalog
 from sensors.environment.alarm_service import AlarmService
 from sensors.environment.models import Alarm, AlarmAction, AlarmEvent, EvaluatorState, Excursion
-from tests.sensors.test_environment_support import T0, Clock, dt, events_of, every, feed, feed_series, world  # noqa: F401
+from tests.sensors.test_environment_support import (
+    T0,
+    Clock,
+    dt,
+    events_of,
+    every,
+    feed,
+    feed_series,
+    make_world,
+)
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(db, floor):
+    return make_world(floor)
 
 FRIDGE = default_catalog().get("vaccine_fridge")
 ISO = default_catalog().get("isolation_room_negative")

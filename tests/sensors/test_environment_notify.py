@@ -26,9 +26,14 @@ from sensors.environment.models import (
 )
 from sensors.environment.notifications import deliver_due, escalate
 from sensors.environment.notify.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from tests.sensors.test_environment_support import T0, Clock, dt, every, feed_series, world  # noqa: F401
+from tests.sensors.test_environment_support import T0, Clock, every, feed_series, make_world
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(db, floor):
+    return make_world(floor)
 
 
 @pytest.fixture

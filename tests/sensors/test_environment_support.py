@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 from django.db import transaction
 
 from sensors.ingest.pipeline import ReadingIn
@@ -25,9 +24,9 @@ class Clock:
         return self.t
 
 
-@pytest.fixture
-def world(db, floor):
-    """Site 'tst': a vaccine fridge (asset in room 1-01), an isolation room, a gateway."""
+def make_world(floor):
+    """Site 'tst': a vaccine fridge (asset in room 1-01), an isolation room, a gateway. Test modules wrap
+    it in their ``world`` fixture."""
     from hospital.assets.models import Asset, AssetType
     from hospital.facility.models import Room
     from sensors.models import Gateway, Sensor
@@ -88,4 +87,4 @@ def events_of(sensor_id: str, rule: str | None = None):
     return [(e.alarm.rule, e.from_state, e.to_state, round(e.t.timestamp(), 3), e.reason) for e in qs]
 
 
-__all__ = ["T0", "Clock", "dt", "world", "feed", "feed_series", "every", "events_of", "timedelta"]
+__all__ = ["T0", "Clock", "dt", "make_world", "feed", "feed_series", "every", "events_of", "timedelta"]
