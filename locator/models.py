@@ -113,3 +113,73 @@ class ZoneEvent(models.Model):
 
     def __str__(self):
         return f"{self.tag_id} {self.kind} {self.zone_id}"
+
+
+class CalibrationChange(models.Model):
+    """Every change of a gateway's path-loss parameters, from a survey or from online refinement."""
+
+    class Source(models.TextChoices):
+        SURVEY = "survey", "Survey walk (manage.py calibrate)"
+        ONLINE = "online", "Online (reference tags and gateway beacons)"
+
+    gateway = models.ForeignKey("sensors.Gateway", on_delete=models.CASCADE, related_name="calibration_changes")
+    t = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    old_ref_power_dbm = models.FloatField()
+    new_ref_power_dbm = models.FloatField()
+    old_exponent = models.FloatField()
+    new_exponent = models.FloatField()
+    samples = models.FloatField(help_text="Readings (or effective weight, online) behind the change.")
+    rmse_db = models.FloatField(null=True, blank=True)
+    r2 = models.FloatField(null=True, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-t"]
+
+    def __str__(self):
+        return f"{self.gateway_id} {self.source} {self.t:%Y-%m-%d %H:%M}"
+
+
+class SurveyPoint(models.Model):
+    """A reading taken at a known position during a commissioning survey: the site's radio map."""
+
+    gateway = models.ForeignKey("sensors.Gateway", on_delete=models.CASCADE, related_name="survey_points")
+    floor = models.ForeignKey(Floor, on_delete=models.CASCADE, related_name="survey_points")
+    x = models.FloatField()
+    y = models.FloatField()
+    z = models.FloatField()
+    rssi = models.FloatField()
+    t = models.FloatField(help_text="Unix seconds.")
+    survey = models.CharField(max_length=200, help_text="Name of the survey file.")
+
+    class Meta:
+        ordering = ["survey", "t"]
+        indexes = [models.Index(fields=["floor"])]
+
+    def __str__(self):
+        return f"{self.survey} {self.gateway_id} ({self.x:.1f}, {self.y:.1f})"
+
+
+class AssetEvent(models.Model):
+    """Location events people act on: an asset went missing, was found again, or left by an exit."""
+
+    class Kind(models.TextChoices):
+        MISSING = "missing", "Missing (not heard)"
+        FOUND = "found", "Found again"
+        EXIT = "exit", "Left through an exit"
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="location_events")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    t = models.DateTimeField()
+    floor = models.ForeignKey(Floor, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    room = models.ForeignKey("facility.Room", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    zone = models.ForeignKey("facility.Zone", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    detail = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-t"]
+        indexes = [models.Index(fields=["kind", "t"])]
+
+    def __str__(self):
+        return f"{self.asset} {self.kind} {self.t:%Y-%m-%d %H:%M}"
