@@ -14,11 +14,30 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
 
-from locator.engine import Engine, EngineConfig, GatewayModel, RoomTracker, ZoneTracker
+from locator.engine import (
+    Engine,
+    EngineConfig,
+    GatewayModel,
+    OnlineCalibrator,
+    RoomTracker,
+    Survey,
+    ZoneTracker,
+    build_radio_maps,
+)
 
-from .models import CurrentLocation, HistoryReason, LocationHistory, Tag, ZoneEvent
+from .models import (
+    AssetEvent,
+    CalibrationChange,
+    CurrentLocation,
+    HistoryReason,
+    LocationHistory,
+    SurveyPoint,
+    Tag,
+    ZoneEvent,
+)
 from .services import publish_floor_updates
 
 log = logging.getLogger(__name__)
@@ -27,6 +46,7 @@ MOVE_M = 0.5  # current location rewritten when the fix moved this much
 HISTORY_MOVE_M = 3.0  # a history row when the tag moved this far since the last one
 CURRENT_HEARTBEAT_S = 30.0
 HISTORY_HEARTBEAT_S = 300.0
+EXIT_DEBOUNCE_S = 600.0  # one exit event per asset and exit within this time
 METHODS = {"multilateration", "fingerprint", "two_gateways", "one_gateway"}
 
 
@@ -67,12 +87,41 @@ class LiveLocator:
             ref_power=np.array([g.ref_power_dbm for g in gateways], float),
             exponent=np.array([g.path_loss_exponent for g in gateways], float),
         )
-        self.engine = Engine(model, config or EngineConfig())
+        self.cfg = config or EngineConfig()
+        self.model = model
+        self.gateway_pks = [g.pk for g in gateways]
+        self.engine = Engine(model, self.cfg, radio_maps=self._radio_maps(model))
         self.rooms = RoomTracker([(r.pk, r.floor_id, r.shape) for r in Room.objects.all()])
-        self.zones = ZoneTracker([(z.pk, z.floor_id, z.shape) for z in Zone.objects.all()])
+        zones = list(Zone.objects.all())
+        self.zones = ZoneTracker([(z.pk, z.floor_id, z.shape) for z in zones])
+        self.last_exit: dict[tuple[int, int], float] = {}
+        self.exit_zones = {z.pk for z in zones if z.kind == "exit"}
+        # Reference tags (and gateways' own beacons enrolled as reference tags) refine the radio model.
+        self.references = {
+            t.pk: (t.ref_floor_id, np.array([t.ref_x, t.ref_y, t.ref_z if t.ref_z is not None else 1.2]))
+            for t in Tag.objects.filter(is_reference=True).exclude(ref_x=None).exclude(ref_y=None)
+        }
+        self.calibrator = OnlineCalibrator(model, self.cfg)
+        self.asset_of = dict(Tag.objects.exclude(asset=None).values_list("pk", "asset_id"))
+        self.missing_assets = set(
+            Tag.objects.filter(asset__status="missing").values_list("asset_id", flat=True)
+        )
         for loc in CurrentLocation.objects.all():
             self.written[loc.tag_id] = Written(loc.x, loc.y, loc.floor_id, loc.room_id, loc.fixed_at.timestamp(),
                                                loc.x, loc.y, loc.fixed_at.timestamp())
+
+    def _radio_maps(self, model: GatewayModel) -> dict | None:
+        """The commissioning survey's readings (manage.py calibrate --apply) as per-floor radio maps."""
+        points = list(SurveyPoint.objects.values_list("gateway__gateway_id", "floor_id", "x", "y", "z", "rssi", "t"))
+        if not points:
+            return None
+        gw, floor, x, y, z, rssi, t = (np.array(c, dtype=object) for c in zip(*points, strict=True))
+        survey = Survey.from_arrays(model, model.index_of(list(gw)), rssi.astype(float),
+                                    np.c_[x.astype(float), y.astype(float), z.astype(float)], floor=floor,
+                                    t=t.astype(float))
+        maps = build_radio_maps(model, survey, self.cfg)
+        log.info("positioning uses survey radio maps on %d floor(s)", len(maps))
+        return maps
 
     def add(self, sightings) -> None:
         if not self.enabled or not sightings:
@@ -80,10 +129,78 @@ class LiveLocator:
         t = np.fromiter((s.t for s in sightings), float, len(sightings))
         tags = np.fromiter((s.tag_pk for s in sightings), np.int64, len(sightings))
         rssi = np.fromiter((s.rssi for s in sightings), float, len(sightings))
-        self.engine.ingest_ids(t, [s.gateway_id for s in sightings], tags.astype(object), rssi)
+        gw_ids = [s.gateway_id for s in sightings]
+        self.engine.ingest_ids(t, gw_ids, tags.astype(object), rssi)
+        last_seen = self.last_seen
         for s in sightings:
-            if s.t > self.last_seen.get(s.tag_pk, 0.0):
-                self.last_seen[s.tag_pk] = s.t
+            if s.t > last_seen.get(s.tag_pk, 0.0):
+                last_seen[s.tag_pk] = s.t
+        if self.references:
+            self._add_reference_evidence(t, tags, gw_ids, rssi)
+
+    def _add_reference_evidence(self, t, tags, gw_ids, rssi) -> None:
+        model = self.model
+        for tag_pk, (floor, xyz) in self.references.items():
+            sel = np.flatnonzero(tags == tag_pk)
+            if not len(sel):
+                continue
+            rows = model.index_of([gw_ids[i] for i in sel])
+            same = (rows >= 0) & (model.floor[np.maximum(rows, 0)] == floor)
+            if same.any():
+                self.calibrator.add_reference(rows[same], np.tile(xyz, (int(same.sum()), 1)), rssi[sel][same],
+                                              float(t[sel].max()))
+
+    def recalibrate(self) -> int:
+        """One bounded online calibration step; every change is saved and visible in the admin."""
+        if not self.enabled or not self.references:
+            return 0
+        from sensors.models import Gateway
+
+        updated, proposals = self.calibrator.apply(self.model)
+        changes = []
+        for i, p in enumerate(proposals):
+            d_ref, d_exp = p.change
+            if abs(d_ref) < 0.05 and abs(d_exp) < 0.005:
+                continue
+            changes.append(CalibrationChange(
+                gateway_id=self.gateway_pks[i], source=CalibrationChange.Source.ONLINE,
+                old_ref_power_dbm=round(p.current_ref_power, 2), new_ref_power_dbm=round(p.proposed_ref_power, 2),
+                old_exponent=round(p.current_exponent, 3), new_exponent=round(p.proposed_exponent, 3),
+                samples=round(p.n_eff, 1),
+                note=f"target {p.target_ref_power:.1f} dBm / {p.target_exponent:.2f}; step bounded",
+            ))
+        if not changes:
+            return 0
+        with transaction.atomic():
+            CalibrationChange.objects.bulk_create(changes)
+            for change in changes:
+                Gateway.objects.filter(pk=change.gateway_id).update(
+                    ref_power_dbm=change.new_ref_power_dbm, path_loss_exponent=change.new_exponent)
+        self.model = updated
+        self.engine.set_gateway_params(updated.ref_power, updated.exponent)
+        log.info("online calibration adjusted %d gateway(s)", len(changes))
+        return len(changes)
+
+    def check_missing(self, now: float | None = None) -> int:
+        """Assets not heard for LOCATOR_MISSING_AFTER_S become "missing" with their last known place."""
+        from hospital.assets.models import Asset, AssetStatus
+
+        now = time.time() if now is None else now
+        after = float(getattr(settings, "LOCATOR_MISSING_AFTER_S", 1800))
+        cutoff = stamp(now - after)
+        stale = (CurrentLocation.objects.filter(last_seen_at__lt=cutoff, tag__asset__isnull=False)
+                 .exclude(tag__asset__status__in=[AssetStatus.MISSING, AssetStatus.OUT_OF_SERVICE])
+                 .values_list("tag__asset_id", "floor_id", "room_id", "last_seen_at"))
+        events = [AssetEvent(asset_id=asset, kind=AssetEvent.Kind.MISSING, t=stamp(now), floor_id=floor,
+                             room_id=room, detail=f"not heard since {seen:%Y-%m-%d %H:%M} UTC")
+                  for asset, floor, room, seen in stale]
+        if events:
+            with transaction.atomic():
+                Asset.objects.filter(pk__in=[e.asset_id for e in events]).update(status=AssetStatus.MISSING)
+                AssetEvent.objects.bulk_create(events)
+            self.missing_assets.update(e.asset_id for e in events)
+            log.warning("%d asset(s) not heard for %.0f min are now missing", len(events), after / 60)
+        return len(events)
 
     def tick(self, now: float | None = None) -> int:
         """Solve and store. Returns the number of current locations written."""
@@ -131,14 +248,46 @@ class LiveLocator:
             self.written[tag] = Written(x, y, floor, room, now, hx, hy, ht)
             deltas.append(current[-1])
 
+        events = self._found_and_exit_events(current, zone_events, now)
         with transaction.atomic():
             self._upsert(current)
+            if events:
+                self._record_events(events)
             LocationHistory.objects.bulk_create(history)
             ZoneEvent.objects.bulk_create([ZoneEvent(tag_id=int(e.tag_id), zone_id=e.zone_id, kind=e.kind,
                                                      t=stamp(e.t)) for e in zone_events])
             if deltas:
                 transaction.on_commit(lambda: publish_floor_updates(deltas))
         return len(current)
+
+    def _found_and_exit_events(self, current, zone_events, now: float) -> list[AssetEvent]:
+        events = []
+        for loc in current:
+            asset = self.asset_of.get(loc.tag_id)
+            if asset in self.missing_assets:
+                self.missing_assets.discard(asset)
+                events.append(AssetEvent(asset_id=asset, kind=AssetEvent.Kind.FOUND, t=stamp(now),
+                                         floor_id=loc.floor_id, room_id=loc.room_id, detail="heard again"))
+        for e in zone_events:
+            asset = self.asset_of.get(int(e.tag_id))
+            key = (asset, e.zone_id)
+            if e.kind == "enter" and e.zone_id in self.exit_zones and asset is not None:
+                if e.t - self.last_exit.get(key, -EXIT_DEBOUNCE_S) < EXIT_DEBOUNCE_S:
+                    continue  # flicker at the zone's edge: one event per passage
+                self.last_exit[key] = e.t
+                events.append(AssetEvent(asset_id=asset, kind=AssetEvent.Kind.EXIT, t=stamp(e.t), zone_id=e.zone_id,
+                                         detail="entered an exit zone"))
+                log.warning("asset %s entered exit zone %s", asset, e.zone_id)
+        return events
+
+    @staticmethod
+    def _record_events(events: list[AssetEvent]) -> None:
+        from hospital.assets.models import Asset, AssetStatus
+
+        AssetEvent.objects.bulk_create(events)
+        found = [e.asset_id for e in events if e.kind == AssetEvent.Kind.FOUND]
+        if found:
+            Asset.objects.filter(pk__in=found, status=AssetStatus.MISSING).update(status=AssetStatus.AVAILABLE)
 
     @staticmethod
     def _upsert(current: list[CurrentLocation]) -> None:

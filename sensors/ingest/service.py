@@ -71,8 +71,8 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
     endpoint = endpoint_from_settings(mqtt_url)
     locator = LiveLocator()
     pipeline = pipeline or IngestPipeline(on_sightings=locator.add)
-    tasks = [Periodic(1, locator.tick), Periodic(10, pipeline.flush_discovered), Periodic(3600, prune_receipts),
-             *extra_idle]
+    tasks = [Periodic(1, locator.tick), Periodic(10, pipeline.flush_discovered), Periodic(60, locator.check_missing),
+             Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts), *extra_idle]
 
     def on_idle():
         for task in tasks:

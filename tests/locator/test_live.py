@@ -54,7 +54,7 @@ def test_moving_to_the_next_room_is_recorded(live):
     locator.add(sightings_for(tag.pk, 2.0, 2.0, t0))
     locator.tick(t0 + 4)
     t = t0 + 4
-    for step in range(12):  # walk to the other room and stay (tracking limits the speed)
+    for _ in range(12):  # walk to the other room and stay (tracking limits the speed)
         locator.add(sightings_for(tag.pk, 8.0, 2.0, t, seconds=1))
         t += 1
         locator.tick(t)
@@ -62,3 +62,78 @@ def test_moving_to_the_next_room_is_recorded(live):
     assert location.room.number == "1-02"
     reasons = list(LocationHistory.objects.filter(tag=tag).order_by("t").values_list("reason", flat=True))
     assert reasons[0] == "floor" and "room" in reasons
+
+
+def test_unheard_asset_becomes_missing_then_found(live, settings):
+    from hospital.assets.models import Asset, AssetType
+    from locator.models import AssetEvent
+
+    locator, tag = live
+    kind = AssetType.objects.create(code="bed", name="Bed", category="mobility", risk_class="low")
+    tag.asset = Asset.objects.create(asset_number="B-1", asset_type=kind, manufacturer="Stryker", model="S3",
+                                     serial_number="X1")
+    tag.save()
+    locator.asset_of[tag.pk] = tag.asset_id
+    t0 = 1_800_000_000.0
+    locator.add(sightings_for(tag.pk, 2.0, 2.0, t0))
+    locator.tick(t0 + 4)
+    settings.LOCATOR_MISSING_AFTER_S = 600
+    assert locator.check_missing(t0 + 300) == 0  # not yet
+    assert locator.check_missing(t0 + 700) == 1
+    tag.asset.refresh_from_db()
+    assert tag.asset.status == "missing"
+    event = AssetEvent.objects.get(kind="missing")
+    assert event.room.number == "1-01"  # last known place
+    assert locator.check_missing(t0 + 800) == 0  # reported once
+
+    locator.add(sightings_for(tag.pk, 8.0, 2.0, t0 + 900))
+    locator.tick(t0 + 904)
+    tag.asset.refresh_from_db()
+    assert tag.asset.status == "available"
+    assert AssetEvent.objects.filter(kind="found").count() == 1
+
+
+def test_entering_an_exit_zone_raises_an_event(gateway_factory, floor):
+    from hospital.assets.models import Asset, AssetType
+    from hospital.facility.models import Zone
+    from locator.models import AssetEvent
+
+    for gw, (x, y) in GATEWAYS.items():
+        gateway_factory(gw, x=x, y=y)
+    Zone.objects.create(floor=floor, code="exit-east", name="East exit", kind="exit",
+                        polygon=[[7, 0], [10, 0], [10, 4], [7, 4]])
+    kind = AssetType.objects.create(code="pump", name="Pump", category="infusion", risk_class="high")
+    asset = Asset.objects.create(asset_number="P-1", asset_type=kind, manufacturer="BD", model="8100", serial_number="S")
+    tag = Tag.objects.create(tag_id="mac:AA:00:00:00:00:02", kind="mac", asset=asset)
+    locator = LiveLocator()
+    t = 1_800_000_000.0
+    locator.add(sightings_for(tag.pk, 2.0, 2.0, t))
+    locator.tick(t + 4)
+    t += 4
+    for _ in range(12):
+        locator.add(sightings_for(tag.pk, 9.0, 2.0, t, seconds=1))
+        t += 1
+        locator.tick(t)
+    assert AssetEvent.objects.filter(asset=asset, kind="exit", zone__code="exit-east").count() == 1
+
+
+def test_reference_tag_refines_gateways_within_bounds(gateway_factory):
+    from locator.models import CalibrationChange
+    from sensors.models import Gateway
+
+    for gw, (x, y) in GATEWAYS.items():
+        gateway_factory(gw, x=x, y=y)
+    ref = Tag.objects.create(tag_id="mac:AA:00:00:00:00:09", kind="mac", is_reference=True,
+                             ref_floor=Gateway.objects.first().floor, ref_x=3.0, ref_y=2.0, ref_z=1.2)
+    locator = LiveLocator()
+    t0 = 1_800_000_000.0
+    for k in range(60):  # this site's radio is 6 dB weaker than the default model
+        batch = sightings_for(ref.pk, 3.0, 2.0, t0 + 4 * k)
+        for s in batch:
+            s.rssi -= 6
+        locator.add(batch)
+    assert locator.recalibrate() > 0
+    change = CalibrationChange.objects.filter(source="online").first()
+    assert change.new_ref_power_dbm < change.old_ref_power_dbm  # moved towards the weaker radio...
+    assert change.old_ref_power_dbm - change.new_ref_power_dbm <= 1.0 + 1e-9  # ...by at most one bounded step
+    assert Gateway.objects.get(pk=change.gateway_id).ref_power_dbm == change.new_ref_power_dbm
