@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 
 import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from sensors.alarms import Evaluator, FloodDetector, Profile, ProfileCatalog
 from sensors.choices import GatewayStatus
-from sensors.models import Gateway, Sensor
+from sensors.models import Gateway, Reading, Sensor
 
 from . import profiles as profiles_mod
 from . import services
@@ -52,7 +52,8 @@ CHECKPOINT_S = 60.0  # every evaluator whose state changed without an event is s
 class Unit:
     """One watched subject: a sensor or a gateway, with its evaluator."""
 
-    __slots__ = ("key", "ev", "sensor_pk", "gateway_pk", "site_id", "title", "profile", "config", "saved")
+    __slots__ = ("key", "ev", "sensor_pk", "gateway_pk", "site_id", "title", "profile", "config", "saved",
+                 "saved_quiet")
 
     def __init__(self, key, ev, sensor_pk, gateway_pk, site_id, title, profile, config):
         self.key = key
@@ -64,9 +65,29 @@ class Unit:
         self.profile: Profile = profile
         self.config = config
         self.saved: bytes | None = None
+        self.saved_quiet = False  # the stored state was quiet (see ``quiet``)
 
     def state_key(self) -> str:
         return f"sensor:{self.sensor_pk}" if self.sensor_pk else f"gateway:{self.gateway_pk}"
+
+
+def quiet(ev: Evaluator, key: str) -> bool:
+    """Every rule of the sensor is normal with nothing pending and no design window is open or planned.
+
+    From a quiet state, a reading that keeps it quiet changes nothing but the last-seen time and the
+    last values, and the readings themselves are in the database. So a quiet sensor whose stored state
+    was quiet too is not written again for every chunk: after a restart its stored state plus the
+    readings stored since (re-fed in the order ingest stored them) is exactly where it was. This reads
+    the evaluator's per-rule fast-path flag (``quick``, documented in docs/alarms.md, "Speed");
+    ``test_environment_alarms`` restarts mid-stream to keep that honest.
+    """
+    b = ev._b.get(key)
+    if b is None or b.windows or b.door_is_open:
+        return False
+    for rs in b.rules:
+        if not rs.quick or rs.manual:
+            return False
+    return True
 
 
 def _ts(dt: datetime | None) -> float | None:
@@ -79,8 +100,8 @@ def _profile_fingerprint(p: Profile) -> tuple:
 
 class AlarmService:
     def __init__(self, *, site: str = "+", name: str | None = None, clock=time.time, flood: dict | None = None):
-        self.site = site
-        self.name = name or ("all" if site in ("+", "", None) else f"site:{site}")
+        self.site = None if site in ("+", "", None) else site  # None: every site
+        self.name = name or ("all" if self.site is None else f"site:{site}")
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.units: dict[str, Unit] = {}
@@ -119,21 +140,50 @@ class AlarmService:
             self.unmonitored = set()
             self.cache = services.AlarmCache()
             states = dict(EvaluatorState.objects.values_list("key", "state"))
+            self._seen_signatures = self._signatures()
             now = self.clock()
             for sensor in self._sensors():
                 self._bind_sensor(sensor, states.get(f"sensor:{sensor.pk}"), now)
             for gateway in self._gateways():
                 self._bind_gateway(gateway, states.get(f"gateway:{gateway.pk}"), now)
+            self._catch_up()
         self._next_refresh = self.clock() + REFRESH_S
         log.info("alarm service %s: %d sensors, %d gateways watched", self.name, len(self.by_sensor),
                  len(self.by_gateway))
+
+    def _catch_up(self) -> None:
+        """Re-feed the readings stored since a quiet sensor's state was last written (see ``quiet``)."""
+        seen: dict[int, float] = {}
+        for pk, unit in self.by_sensor.items():
+            if unit.saved is not None and quiet(unit.ev, unit.key):
+                unit.saved_quiet = True
+                s = unit.ev.to_dict()["bindings"][unit.key].get("seen")
+                if s is not None:
+                    seen[pk] = s
+        if not seen:
+            return
+        since = datetime.fromtimestamp(min(seen.values()), tz=UTC)
+        rows = (Reading.objects.filter(t__gt=since, sensor_id__in=list(seen)).order_by("id")
+                .values_list("sensor_id", "quantity", "t", "value"))
+        n = 0
+        for pk, quantity, t, value in rows.iterator(chunk_size=5000):
+            ts = t.timestamp()
+            if ts > seen[pk]:
+                unit = self.by_sensor[pk]
+                events = unit.ev.feed(unit.key, quantity, ts, value)
+                n += 1
+                if events:  # cannot happen for a quiet sensor; never record twice
+                    log.error("alarm service: catching up %s produced %d transition(s); dropped", unit.key,
+                              len(events))
+        if n:
+            log.info("alarm service %s: caught up %d reading(s) of quiet sensors", self.name, n)
 
     def _sensors(self, **filters):
         qs = Sensor.objects.select_related(
             "room__floor__building__site", "asset__asset_type", "asset__installed_room__floor__building__site",
             "profile_override",
         ).filter(**filters)
-        if self.name != "all":
+        if self.site is not None:
             sensors = list(qs)
             return [s for s in sensors if (site := profiles_mod.sensor_site(s)) is not None and site.code == self.site]
         return list(qs)
@@ -141,7 +191,7 @@ class AlarmService:
     def _gateways(self, **filters):
         qs = Gateway.objects.select_related("site", "room").filter(enabled=True, **filters).exclude(
             status=GatewayStatus.UNKNOWN, last_seen_at=None)
-        if self.name != "all":
+        if self.site is not None:
             qs = qs.filter(site__code=self.site)
         return list(qs)
 
@@ -203,14 +253,28 @@ class AlarmService:
         self.by_gateway[gateway.pk] = unit
         return unit
 
+    SIGNATURE_FIELDS = (
+        "pk", "updated_at", "profile", "report_interval_s", "calibration_due_on", "name", "room__room_type",
+        "room__floor__building__site__timezone", "asset__asset_type__code", "asset__installed_room__room_type",
+        "asset__installed_room__floor__building__site__timezone", "profile_override__updated_at",
+    )
+
+    def _signatures(self) -> dict[int, tuple]:
+        """A cheap fingerprint of everything a sensor's binding depends on (one query, no objects)."""
+        return {row[0]: row[1:] for row in Sensor.objects.values_list(*self.SIGNATURE_FIELDS)}
+
     def _refresh(self, now: float, dirty: set) -> None:
         """Pick up new sensors and gateways and changed profiles, intervals and calibration dates.
-        Rebinding keeps the state of every rule the new profile still has."""
-        seen = set()
-        for sensor in self._sensors():
-            seen.add(sensor.pk)
+        Rebinding keeps the state of every rule the new profile still has. Only sensors whose
+        fingerprint changed are loaded."""
+        signatures = self._signatures()
+        changed = [pk for pk, sig in signatures.items() if self._seen_signatures.get(pk) != sig]
+        gone = [pk for pk in self._seen_signatures if pk not in signatures]
+        self._seen_signatures = signatures
+        for sensor in (self._sensors(pk__in=changed) if changed else []):
             unit = self.by_sensor.get(sensor.pk)
             if unit is None:
+                self.unmonitored.discard(sensor.pk)
                 state = EvaluatorState.objects.filter(key=f"sensor:{sensor.pk}").values_list("state", flat=True).first()
                 unit = self._bind_sensor(sensor, state, now)
                 if unit is not None:
@@ -233,9 +297,14 @@ class AlarmService:
             unit.profile, unit.config, unit.site_id, unit.title = profile, config, site_id, sensor.name
             dirty.add(unit)
             log.info("alarm service: %s now watched with %s", unit.key, profile.slug)
-        for pk in [pk for pk in self.by_sensor if pk not in seen]:
-            self._drop(self.by_sensor[pk])
-        self.unmonitored &= seen
+        if self.site is not None:  # a sensor moved to another site's partition
+            for pk in [pk for pk in changed if pk in self.by_sensor]:
+                if not self._sensors(pk=pk):
+                    self._drop(self.by_sensor[pk])
+        for pk in gone:
+            if pk in self.by_sensor:
+                self._drop(self.by_sensor[pk])
+            self.unmonitored.discard(pk)
         gw_seen = set()
         for gateway in self._gateways():
             gw_seen.add(gateway.pk)
@@ -287,7 +356,7 @@ class AlarmService:
             self._claim()
             by_sensor = self.by_sensor
             batch = []
-            dirty = set()
+            touched = set()
             late = set()
             late_cut = self.clock() - rollup_margin_s() / 2
             for r in readings:
@@ -297,7 +366,7 @@ class AlarmService:
                     if unit is None:
                         continue
                 out = unit.ev.feed(unit.key, r.quantity, r.t, r.value)
-                dirty.add(unit)
+                touched.add(unit)
                 if out:
                     batch.append((unit, out))
                 if r.t < late_cut:
@@ -307,7 +376,7 @@ class AlarmService:
                 RollupBacklog.objects.bulk_create(
                     [RollupBacklog(sensor_id=s, quantity=q, minute=datetime.fromtimestamp(m, tz=UTC))
                      for s, q, m in late], ignore_conflicts=True)
-            self._commit(batch, dirty)
+            self._commit(batch, {u for u in touched if not (u.saved_quiet and quiet(u.ev, u.key))})
 
     def _commit(self, batch, dirty, users: dict | None = None) -> None:
         if batch:
@@ -318,20 +387,33 @@ class AlarmService:
             self._save_states(dirty)
 
     def _save_states(self, units) -> None:
+        """Upsert the state of every unit that changed: one statement, executed for many rows (the ORM's
+        bulk_create builds model instances and SQL per row: several times slower on this hot path)."""
         now = timezone.now()
         rows = []
         for u in units:
             if u.key not in self.units:
                 continue
             data = orjson.dumps(u.ev.to_dict())
+            u.saved_quiet = quiet(u.ev, u.key)
             if data == u.saved:
                 continue
             u.saved = data
-            rows.append(EvaluatorState(key=u.state_key(), sensor_id=u.sensor_pk, gateway_id=u.gateway_pk,
-                                       state=data.decode(), updated_at=now))
+            rows.append((u.state_key(), u.sensor_pk, u.gateway_pk, data.decode(), now))
         if rows:
-            EvaluatorState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["key"],
-                                               update_fields=["state", "updated_at"], batch_size=500)
+            self._write_rows(rows)
+
+    @staticmethod
+    def _write_rows(rows) -> None:
+        q = connection.ops.quote_name
+        table = q(EvaluatorState._meta.db_table)
+        key, state, updated = q("key"), q("state"), q("updated_at")
+        sql = (f"INSERT INTO {table} ({key}, {q('sensor_id')}, {q('gateway_id')}, {state}, {updated}) "
+               f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT ({key}) DO UPDATE SET {state} = EXCLUDED.{state}, "
+               f"{updated} = EXCLUDED.{updated}")
+        field = EvaluatorState._meta.get_field("updated_at")
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, [(k, s, g, d, field.get_db_prep_value(t, connection)) for k, s, g, d, t in rows])
 
     def _save_flood(self) -> None:
         AlarmPartition.objects.filter(name=self.name).update(flood=self.flood.to_dict())
@@ -358,6 +440,8 @@ class AlarmService:
                 if out:
                     batch.append((unit, out))
                     dirty.add(unit)
+                elif not (unit.saved_quiet and quiet(unit.ev, unit.key)):
+                    dirty.add(unit)  # e.g. the watchdog started an on-delay: no event, but state to keep
             self._commit(batch, dirty, users)
             changes = self.flood.tick(now)
             if changes:
@@ -408,14 +492,14 @@ class AlarmService:
 
     def _apply_actions(self, now: float, batch: list, dirty: set) -> dict[str, int]:
         qs = AlarmAction.objects.filter(status=ActionStatus.PENDING, kind__in=EVALUATOR_ACTIONS).select_related("alarm")
-        if self.name != "all":
+        if self.site is not None:
             qs = qs.filter(alarm__site__code=self.site)
         users: dict[str, int] = {}
         for action in qs.order_by("created_at", "id")[:500]:
             alarm = action.alarm
             unit = self.units.get(alarm.key)
             if unit is None:
-                if self.name == "all":
+                if self.site is None:
                     services.finish_action(action, ActionStatus.FAILED, "this sensor is no longer monitored")
                 continue
             t = min(action.created_at.timestamp(), now)

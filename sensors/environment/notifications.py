@@ -17,7 +17,9 @@ restart loses nothing.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -56,11 +58,52 @@ def backoff_s(attempts: int) -> float:
 
 # --------------------------------------------------------------------------- recipients
 
+_batch = threading.local()
+
+
+@contextmanager
+def batch():
+    """Within one batch of transitions (a chunk, a tick), the recipients set-up is read once: a burst
+    of alarms does not repeat the same queries for every alarm."""
+    outer = getattr(_batch, "cache", None)
+    if outer is None:
+        _batch.cache = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _batch.cache = None
+
+
+def _cached(key, load):
+    cache = getattr(_batch, "cache", None)
+    if cache is None:
+        return load()
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+def _level0(policy: EscalationPolicy) -> tuple[set[str], list[WebhookEndpoint]]:
+    def load():
+        step = policy.steps.filter(level=0).first()
+        if step is None:
+            return set(), []
+        return step_emails(step), list(step.webhooks.filter(enabled=True))
+
+    return _cached(("level0", policy.pk, policy.updated_at), load)
+
+
+def _policies() -> list[EscalationPolicy]:
+    return _cached("policies", lambda: list(EscalationPolicy.objects.filter(enabled=True)))
+
 
 def policies_for(alarm: Alarm) -> list[EscalationPolicy]:
     base = (alarm.profile or "").split("~", 1)[0]
     out = []
-    for policy in EscalationPolicy.objects.filter(enabled=True).filter(Q(site=None) | Q(site_id=alarm.site_id)):
+    for policy in _policies():
+        if policy.site_id is not None and policy.site_id != alarm.site_id:
+            continue
         if not at_least(alarm.priority, policy.min_priority):
             continue
         if policy.profiles and base not in policy.profiles:
@@ -80,8 +123,9 @@ def step_emails(step: EscalationStep) -> set[str]:
 
 
 def endpoints_for(alarm: Alarm | None, site_id: int | None, priority: str | None) -> list[WebhookEndpoint]:
-    qs = WebhookEndpoint.objects.filter(enabled=True).filter(Q(site=None) | Q(site_id=site_id))
-    return [ep for ep in qs if priority is None or at_least(priority, ep.min_priority)]
+    endpoints = _cached("endpoints", lambda: list(WebhookEndpoint.objects.filter(enabled=True)))
+    return [ep for ep in endpoints if (ep.site_id is None or ep.site_id == site_id)
+            and (priority is None or at_least(priority, ep.min_priority))]
 
 
 # --------------------------------------------------------------------------- messages
@@ -156,11 +200,9 @@ def on_transition(alarm: Alarm, event: AlarmEvent, e, *, in_flood: bool = False)
         emails: set[str] = set()
         hooks: dict[int, WebhookEndpoint] = {}
         for policy in policies_for(alarm):
-            step = policy.steps.filter(level=0).first()
-            if step is None:
-                continue
-            emails |= step_emails(step)
-            hooks.update({h.pk: h for h in step.webhooks.filter(enabled=True)})
+            step_mails, step_hooks = _level0(policy)
+            emails |= step_mails
+            hooks.update({h.pk: h for h in step_hooks})
         subject = alarm_subject(alarm, event, "RE-ALARM " if event.is_realarm else "")
         body = alarm_body(alarm, event, "This alarm sounded again: it is still active." if event.is_realarm else "")
         for target in sorted(emails):

@@ -249,10 +249,16 @@ def record_events(batch, *, cache: AlarmCache, flood=None, users: dict[str, int]
     ``profile`` and its ``ev`` (Evaluator). ``flood`` is the service's FloodDetector; ``users`` maps actor
     names to user ids for operator actions.
     """
+    from . import notifications
+
+    with notifications.batch():
+        return _record_events(batch, cache=cache, flood=flood, users=users or {})
+
+
+def _record_events(batch, *, cache: AlarmCache, flood, users: dict[str, int]) -> Recorded:
     from . import compliance, notifications
 
     out = Recorded()
-    users = users or {}
     touched: dict[tuple[str, str], tuple] = {}
     for unit, events in batch:
         for e in events:

@@ -208,7 +208,7 @@ def run(world, restarts=(), rollbacks=()):
                 raise RuntimeError("database went away before the commit")
         feed(svc, sensors[key], quantity, t, value)
     svc.tick(T0 + 7300)
-    return [(e.alarm.key, e.alarm.rule, e.from_state, e.to_state, e.t, e.reason, e.actor)
+    return [(e.alarm.key, e.alarm.rule, e.from_state, e.to_state, e.t, e.reason, e.actor, e.value)
             for e in AlarmEvent.objects.select_related("alarm").order_by("alarm__key", "alarm__rule", "t", "id")]
 
 
