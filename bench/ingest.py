@@ -18,14 +18,15 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
+import signal
+import subprocess
 import sys
-import threading
 import time
 import uuid
 
 import numpy as np
-
-from _services import Mosquitto, django_with_throwaway_database, peak_rss_mb  # noqa: I001
+from _services import ROOT, Mosquitto, database_url, django_with_throwaway_database, vm_hwm_mb, wait_until  # noqa: I001
 
 SITE = "bench"
 IBEACON_UUID = "8f0c2a3e-5b7d-4c1e-9a6f-3d2b1c0e4f5a"
@@ -117,7 +118,7 @@ def publisher(url: str, gws, rows, seconds: float, rate_batches: float, out: mp.
         last.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
-    out.put({"batches": sent, "advertisements": sum(len(rows[g][0]) * 0 + 0 for g in rows), "seconds": seconds})
+    out.put({"batches": sent, "seconds": time.time() - start})
 
 
 def raw_subscriber(url: str, seconds_after_first: float, out: mp.Queue, ready: mp.Event):
@@ -159,6 +160,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tags", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=30.0, help="Length of each measured phase.")
+    parser.add_argument("--load", type=float, default=1.0, help="Offered load as a multiple of the design load.")
     args = parser.parse_args(argv)
 
     teardown = django_with_throwaway_database()
@@ -191,7 +193,6 @@ def setup_database(gws, n_tags):
 def run(args, engine: str) -> int:
     from tqdm import tqdm
 
-    from sensors.ingest.service import build_consumer
     from sensors.models import BatchReceipt
 
     print(f"building a world of {args.tags} tags…", flush=True)
@@ -218,48 +219,52 @@ def run(args, engine: str) -> int:
         results["raw_ceiling_per_s"] = round(raw["per_s"])
         print(f"raw ceiling: {raw['per_s']:,.0f} advertisements/s decoded", flush=True)
 
-        # 2. end to end: the real ingest in this process
-        consumer, pipeline = build_consumer(mqtt_url=broker.url, site=SITE, client_id="bench-ingest")
-        processed = {"advs": 0, "batches": 0}
-        handle = pipeline.handle
-
-        def counting_handle(messages):
-            handle(messages)
-            processed["batches"] += len(messages)
-            processed["advs"] += sum(m.payload.count(b'"004c"') for m in messages)
-
-        consumer.handle = counting_handle
-        stop = threading.Event()
-        worker = threading.Thread(target=consumer.run, args=(stop,), daemon=True)
-        worker.start()
-        consumer.connected.wait(10)
-        time.sleep(1.0)
-        pub = ctx.Process(target=publisher, args=(broker.url, gws, rows, args.seconds, 0, pub_out, "e2e"))
-        pub.start()
-        start = time.time()
-        with tqdm(total=int(args.seconds), desc="end to end", unit="s") as bar:
-            while pub.is_alive():
-                time.sleep(1)
-                bar.update(1)
-                bar.set_postfix(adv_per_s=f"{processed['advs'] / max(1e-9, time.time() - start):,.0f}")
-        published = pub_out.get(timeout=30)["batches"]
-        pub_seconds = time.time() - start
-        # drain what the broker still holds
-        drain_start = time.time()
-        while processed["batches"] < published and time.time() - drain_start < 300:
-            time.sleep(0.5)
-        elapsed = time.time() - start
-        stop.set()
-        worker.join(60)
+        # 2. end to end: the real `manage.py ingest` process on the same broker and this database
+        log_path = ROOT / "var" / "bench-ingest.log"
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
+        ingest = subprocess.Popen(
+            [sys.executable, "manage.py", "ingest", "--mqtt-url", broker.url, "--site", SITE, "--client-id",
+             "bench-ingest"], cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: b"connected to" in log_path.read_bytes(), 60)
+            time.sleep(1.0)
+            rate = len(gws) * args.load  # the design load: every gateway sends one batch a second
+            pub_out = ctx.Queue()
+            pub = ctx.Process(target=publisher, args=(broker.url, gws, rows, args.seconds, rate, pub_out, "e2e"))
+            pub.start()
+            start = time.time()
+            stored = lambda: BatchReceipt.objects.filter(boot="e2e").count()  # noqa: E731
+            with tqdm(total=int(args.seconds), desc="end to end", unit="s") as bar:
+                while pub.is_alive():
+                    time.sleep(1)
+                    bar.update(1)
+            published = pub_out.get(timeout=30)["batches"]
+            pub_seconds = time.time() - start
+            last_count, last_change = -1, time.time()
+            while time.time() - last_change < 20:  # drain: until nothing new for 20 s
+                count = stored()
+                if count >= published:
+                    break
+                if count != last_count:
+                    last_count, last_change = count, time.time()
+                time.sleep(0.5)
+            elapsed = time.time() - start
+            ingest_rss = vm_hwm_mb(ingest.pid)
+        finally:
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(60)
     receipts = BatchReceipt.objects.filter(boot="e2e").count()
+    advertisements = receipts * n_advs_per_round / len(gws)
     results.update({
-        "readings_per_s": round(processed["advs"] / elapsed),
+        "readings_per_s": round(advertisements / elapsed),
+        "offered_per_s": round(n_advs_per_round * args.load),
         "batches_published": published,
         "batches_stored": receipts,
         "lost": published - receipts,
         "publish_seconds": round(pub_seconds, 1),
         "drain_seconds": round(elapsed - pub_seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(ingest_rss, 1),
+        "ingest_exit_code": ingest.returncode,
         "positions_solved": True,
     })
     print(json.dumps(results), flush=True)
