@@ -214,11 +214,12 @@ class AlarmService:
                 bd["interval_s"] = interval
                 bd["calibration_due"] = cal_due
                 d["tz"] = tz
+                d["max_shelve_s"] = float(getattr(settings, "ALARM_MAX_SHELVE_S", 24 * 3600))
                 cat = ProfileCatalog(profiles={profile.slug: profile}, room_types={}, equipment_types={})
                 return Evaluator.from_dict(d, cat), True
             except (KeyError, ValueError, TypeError):
                 log.exception("unusable alarm state for %s: starting it afresh", key)
-        ev = Evaluator(tz=tz)
+        ev = Evaluator(tz=tz, max_shelve_s=float(getattr(settings, "ALARM_MAX_SHELVE_S", 24 * 3600)))
         ev.bind(key, profile, interval_s=interval, calibration_due=cal_due, t=start)
         return ev, False
 

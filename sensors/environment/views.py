@@ -36,6 +36,7 @@ VIEW = "environment.view_alarm"
 SENSORS = Sensor.objects.select_related(
     "room__floor__building__site", "asset__asset_type", "asset__installed_room__floor__building__site",
 )
+HIDDEN_STATES = {"shelved", "suppressed", "out_of_service"}  # listed apart on the console
 PRIORITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 STATE_ORDER = {"active_unacknowledged": 0, "returned_unacknowledged": 1, "active_acknowledged": 2, "shelved": 3,
                "suppressed": 4, "out_of_service": 5, "normal": 6}
@@ -69,8 +70,10 @@ def console(request):
     site = request.GET.get("site")
     site_id = int(site) if site and site.isdigit() else None
     snap = services.snapshot(site_id)
+    alarms = _sorted_alarms(services.open_alarms(site_id))
     return render(request, "environment/console.html", {
-        "alarms": _sorted_alarms(services.open_alarms(site_id)), "snapshot": snap, "site_id": site_id,
+        "alarms": [a for a in alarms if a.state not in HIDDEN_STATES],
+        "hidden": [a for a in alarms if a.state in HIDDEN_STATES], "snapshot": snap, "site_id": site_id,
         "can": _perms(request.user), "shelve_form": ShelveForm(),
     })
 

@@ -10,6 +10,10 @@
   const floodText = document.getElementById("flood-text");
   const service = document.getElementById("service");
   const pending = document.getElementById("pending");
+  const hiddenBox = document.getElementById("hidden-box");
+  const hiddenRows = document.getElementById("hidden-rows");
+  const hiddenCount = document.getElementById("hidden-count");
+  const HIDDEN = new Set(["shelved", "suppressed", "out_of_service"]);
   const can = { ack: root.dataset.canAck === "1", shelve: root.dataset.canShelve === "1", comment: root.dataset.canComment === "1" };
   const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
   const alarms = new Map();
@@ -66,8 +70,15 @@
   }
 
   function render() {
-    const list = [...alarms.values()].filter((a) => a.state !== "normal").sort((x, y) =>
+    const all = [...alarms.values()].filter((a) => a.state !== "normal").sort((x, y) =>
       (STATE_ORDER[x.state] - STATE_ORDER[y.state]) || (PRIO_ORDER[x.priority] - PRIO_ORDER[y.priority]) || (y.since < x.since ? -1 : 1));
+    const list = all.filter((a) => !HIDDEN.has(a.state));
+    const hidden = all.filter((a) => HIDDEN.has(a.state));
+    hiddenRows.replaceChildren(...hidden.map((a) => el("tr", {}, el("td", {}, prio(a.priority)),
+      el("td", {}, el("span", { class: "state state-" + a.state }, STATE_TEXT[a.state] || a.state)), el("td", {}, a.title),
+      el("td", {}, el("a", { href: a.url }, a.rule)), el("td", {}, fmt(a.since)))));
+    hiddenCount.textContent = String(hidden.length);
+    hiddenBox.hidden = !hidden.length;
     rows.replaceChildren();
     if (!list.length) {
       rows.append(el("tr", { class: "empty-row" }, el("td", { colspan: "7", class: "empty" }, "No alarms. All monitored rooms and equipment are within their limits.")));
