@@ -20,4 +20,5 @@ os.makedirs(STATIC_ROOT, exist_ok=True)  # noqa: F405 - whitenoise warns when it
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so worker processes started by tests see the same test database.
-    DATABASES["default"]["TEST"] = {"NAME": os.path.join(VAR_DIR, "test.sqlite3")}  # noqa: F405
+    # One file per test run, so runs side by side never share (or delete) each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(VAR_DIR, f"test-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -78,7 +78,7 @@ class RoomChange:
 class RoomTracker:
     """Room of each tag with a stay-margin and a dwell time. ``rooms``: (room_id, floor, polygon)."""
 
-    def __init__(self, rooms: Iterable[tuple], margin_m: float = 0.75, dwell_s: float = 3.0):
+    def __init__(self, rooms: Iterable[tuple], margin_m: float = 1.0, dwell_s: float = 5.0):
         self.index = _FloorIndex(rooms)
         self.margin_m = float(margin_m)
         self.dwell_s = float(dwell_s)
