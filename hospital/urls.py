@@ -15,6 +15,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("locator.urls")),
+    path("assets/", include("hospital.assets.urls")),
     path("environment/", include("sensors.environment.urls")),
     path("admin/", admin.site.urls),
 ]
