@@ -7,9 +7,14 @@ from __future__ import annotations
 
 
 def services(*, simulator: bool = True) -> list:
+    from sensors.environment.worker import run_environment_worker
     from sensors.ingest.service import run_ingest
 
-    parts: list = [("ingest", lambda stop: run_ingest(stop, client_id="ingest-demo"))]
+    parts: list = [
+        ("ingest", lambda stop: run_ingest(stop, client_id="ingest-demo")),
+        # notifications (e-mail, webhooks, escalation), aggregates and retention
+        ("environment", run_environment_worker),
+    ]
     if simulator:
         try:
             from sensors.simulator.service import simulator_service

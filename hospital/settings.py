@@ -149,6 +149,12 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Operations (see README: Configuration).
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")  # links in alarm e-mails
+READINGS_RAW_RETENTION_DAYS = int(os.environ.get("READINGS_RAW_RETENTION_DAYS", "90"))
+LOCATOR_MISSING_AFTER_S = int(os.environ.get("LOCATOR_MISSING_AFTER_S", "1800"))
+MAINTENANCE_LOOKAHEAD_DAYS = int(os.environ.get("MAINTENANCE_LOOKAHEAD_DAYS", "14"))
+
 FLOORPLAN_DIR = BASE_DIR / "floorplans"
 FIXTURE_DIR = BASE_DIR / "fixtures"
 

@@ -67,12 +67,15 @@ def prune_receipts() -> None:
 def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: str | None = None,
                    pipeline: IngestPipeline | None = None, extra_idle=()) -> tuple[ChunkedConsumer, IngestPipeline]:
     from locator.live import LiveLocator
+    from sensors.environment.worker import attach
 
     endpoint = endpoint_from_settings(mqtt_url)
     locator = LiveLocator()
     pipeline = pipeline or IngestPipeline(on_sightings=locator.add)
+    # Alarm evaluation runs inside ingest: readings and alarm state commit in the same transaction.
     tasks = [Periodic(1, locator.tick), Periodic(10, pipeline.flush_discovered), Periodic(60, locator.check_missing),
-             Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts), *extra_idle]
+             Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts), *attach(pipeline, site=site),
+             *extra_idle]
 
     def on_idle():
         for task in tasks:

@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from hospital import roles
 
-OUR_APPS = {"facility", "assets", "sensors", "locator", "hospital"}
+OUR_APPS = {"facility", "assets", "sensors", "locator", "hospital", "environment", "maintenance"}
 
 
 def our_models():
@@ -33,8 +33,13 @@ def test_changelist_and_add_pages_load_for_an_administrator(model, make_user, cl
 
 
 @pytest.mark.parametrize("model", our_models(), ids=lambda m: m._meta.label)
-def test_audit_timestamps_are_read_only(model):
+def test_audit_timestamps_are_read_only(model, make_user, rf):
     model_admin = admin.site._registry[model]
+    request = rf.get("/admin/")
+    request.user = make_user(roles.ADMINISTRATOR)
+    request.user.is_superuser = True
+    readonly = set(model_admin.get_readonly_fields(request))
     fields = {f.name for f in model._meta.get_fields()}
-    for audit in {"created_at", "updated_at"} & fields:
-        assert audit in model_admin.readonly_fields or not model._meta.get_field(audit).editable
+    for audit in {"created_at", "updated_at", "updated_by"} & fields:
+        assert (audit in readonly or not model._meta.get_field(audit).editable
+                or not model_admin.has_change_permission(request))

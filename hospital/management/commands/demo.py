@@ -39,6 +39,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if not Asset.objects.exists():
             call_command("load_demo", stdout=self.stdout)
+            self.shorten_demo_delays()
         if not settings.DEBUG:
             call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -63,6 +64,24 @@ class Command(BaseCommand):
             if broker:
                 broker.stop()
             self.stdout.write("Stopped cleanly.")
+
+    def shorten_demo_delays(self):
+        """The vaccine fridge whose compressor the simulator breaks gets a short on-delay, so the alarm
+        shows within minutes instead of after CDC's 30. Done as an audited override, visible in the admin."""
+        from django.contrib.auth import get_user_model
+
+        from sensors.environment.services import save_override
+        from sensors.models import Sensor
+
+        fridge = Sensor.objects.filter(sensor_id="env-seh-vrf-0001").first()
+        admin = get_user_model().objects.filter(username="admin").first()
+        if fridge is None or admin is None:
+            return
+        save_override(
+            fridge, admin, profile="",
+            rules={"temperature_high": {"on_delay_s": 120}, "temperature_high_critical": {"on_delay_s": 120}},
+            reason="Demo: the simulated compressor failure alarms within minutes (CDC's 30-minute delay shortened).",
+        )
 
     def demo_services(self, options):
         """The background parts of the demo. Each later feature adds its worker here."""
