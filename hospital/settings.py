@@ -113,6 +113,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "hospital.channel_layer.EmbeddedChannelLayer"}}
 
+if REDIS_URL:  # shared by every web process: login throttling, rate limits
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # The embedded amqtt broker listens on 11883 so it never fights a real Mosquitto on 1883.
 EMBEDDED_MQTT_PORT = int(os.environ.get("EMBEDDED_MQTT_PORT", "11883"))
 MQTT_URL = os.environ.get("MQTT_URL", "")
@@ -128,6 +133,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["hospital.auth.ThrottledModelBackend"]
+LOGIN_FAILURES_ALLOWED = int(os.environ.get("LOGIN_FAILURES_ALLOWED", "5"))
+LOGIN_LOCKOUT_S = int(os.environ.get("LOGIN_LOCKOUT_S", "900"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
