@@ -32,6 +32,15 @@ _ENV_VIEW = (
 )
 _FACILITY = ("facility.site", "facility.building", "facility.floor", "facility.department", "facility.room", "facility.zone")
 
+_MAINTENANCE_MANAGE = (
+    "maintenance.maintenanceplan", "maintenance.workorder", "maintenance.workorderpart", "maintenance.safetynotice",
+    "maintenance.usagerule", "maintenance.dailyusage",
+)
+_MAINTENANCE_COMPUTED = (
+    "maintenance.workorderevent", "maintenance.usageperiod", "maintenance.forecast", "maintenance.forecastrun",
+    "maintenance.failuremodel",
+)
+
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     # Nurses find equipment and flag its state (needs cleaning, in use); they do not edit inventory.
     NURSE: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag") | {"assets.change_asset_status"}
@@ -43,7 +52,11 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | {"assets.change_asset_status"}
     # Environment: engineers see alarms and excursions, comment, and take a sensor out of service to repair
     # or calibrate it.
-    | _view(*_ENV_VIEW) | {"environment.comment_alarm", "environment.suppress_alarm"},
+    | _view(*_ENV_VIEW) | {"environment.comment_alarm", "environment.suppress_alarm"}
+    # Maintenance: engineers own plans, work orders (complete them), safety notices, usage rules and usage
+    # imports; forecasts, usage periods and the work-order audit log are computed, so they only see them.
+    | _manage(*_MAINTENANCE_MANAGE) | _view(*_MAINTENANCE_COMPUTED)
+    | {"maintenance.complete_workorder", "maintenance.view_maintenance_report"},
     # Facility managers own the environment: gateways, sensors and their monitoring.
     FACILITY_MANAGER: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag")
     | _manage("sensors.gateway", "sensors.sensor")
@@ -54,7 +67,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     | _manage("environment.webhookendpoint", "environment.escalationpolicy", "environment.escalationstep")
     | {"environment.acknowledge_alarm", "environment.shelve_alarm", "environment.comment_alarm",
        "environment.suppress_alarm", "environment.override_profile", "environment.add_temperaturelogreview",
-       "environment.record_corrective_action", "environment.change_excursion"},
+       "environment.record_corrective_action", "environment.change_excursion"}
+    # Maintenance: facility managers read the department's maintenance report (PM completion, MTBF, uptime).
+    | {"maintenance.view_maintenance_report"},
 }
 
 

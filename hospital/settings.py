@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "channels",
     "hospital.facility",
     "hospital.assets",
+    "hospital.maintenance",
     "hospital",
     "sensors",
     "sensors.environment",

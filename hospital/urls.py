@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("locator.urls")),
     path("assets/", include("hospital.assets.urls")),
     path("environment/", include("sensors.environment.urls")),
+    path("maintenance/", include("hospital.maintenance.urls")),
     path("api/", include("hospital.api.urls")),
     path("fhir/", include("hospital.fhir.urls")),
     path("admin/", admin.site.urls),

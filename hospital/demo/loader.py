@@ -99,6 +99,7 @@ class DemoLoader:
             ("sensors", self.load_sensors),
             ("tags", self.load_tags),
             ("users", self.load_users),
+            ("maintenance history", self.load_maintenance),
         ]
 
     def run(self, *, force: bool = False, progress=None) -> LoadReport:
@@ -244,3 +245,10 @@ class DemoLoader:
             if not user.groups.filter(pk=group.pk).exists():
                 user.groups.add(group)
         self.report.count("users", created, updated, unchanged)
+
+    def load_maintenance(self):
+        # Generated demo history (usage, past and pending work, a first forecast); see hospital/maintenance/demo.py.
+        from hospital.maintenance.demo import generate_history
+
+        for kind, n in generate_history(self.fixture_dir / "assets.json", today=self.today).items():
+            self.report.count(f"maintenance {kind}", n, 0, 0)
