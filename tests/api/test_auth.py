@@ -63,6 +63,22 @@ def test_every_route_refuses_anonymous_requests(route, world):
             assert response.status_code in (401, 403), (method, route, response.status_code)
 
 
+# Routes any logged-in user may read (they show no hospital data); every other GET needs a view permission.
+OPEN_TO_ANY_USER = {"/api/", "/api/schema/", "/api/docs/", "/api/docs/assets/1", TOKEN_URL, "/fhir/metadata",
+                    "/fhir/1"}
+
+
+@pytest.mark.parametrize("route", [r for r in api_routes() if r not in OPEN_TO_ANY_USER])
+def test_reads_need_a_view_permission(route, world):
+    """A logged-in user with no permission at all reads nothing (DRF's DjangoModelPermissions alone
+    would let any user read)."""
+    from django.contrib.auth import get_user_model
+
+    client = APIClient()
+    client.force_login(get_user_model().objects.create_user("no-role", password="pw-for-tests-only"))
+    assert client.get(route).status_code == 403, route
+
+
 def test_every_schema_operation_refuses_anonymous_requests(world, admin_client_api):
     schema = admin_client_api.get("/api/schema/?format=json").json()
     client = APIClient()
