@@ -189,3 +189,12 @@ def test_deleting_an_asset_other_records_protect_is_409(world, client_for, monke
     response = client_for(roles.ENGINEER).delete(f"/api/assets/{world['assets']['P1'].pk}/")
     assert response.status_code == 409
     assert "asset types" in response.json()["detail"]
+
+
+def test_browsable_api_renders(world, client_for):
+    for role in (roles.NURSE, roles.ENGINEER):
+        client = client_for(role)
+        for url in ("/api/", "/api/assets/", f"/api/assets/{world['assets']['P1'].pk}/", "/api/rooms/"):
+            response = client.get(url, HTTP_ACCEPT="text/html")
+            assert response.status_code == 200, (role, url)
+            assert response["Content-Type"].startswith("text/html")

@@ -177,3 +177,15 @@ def test_a_user_without_view_permission_gets_403_operation_outcome(world, client
     client.force_login(nobody)
     body = fhir(client.get(f"/fhir/Device/{world['assets']['P1'].pk}"), OperationOutcome, status=403)
     assert body["issue"][0]["code"] == "forbidden"
+
+
+def test_device_search_query_count_is_constant(world, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(roles.NURSE)
+    with CaptureQueriesContext(connection) as queries:
+        bundle = fhir(client.get("/fhir/Device"), Bundle)
+    assert len(bundle["entry"]) == 8
+    # session, user, permissions (user's, groups'), count, page
+    assert len(queries.captured_queries) <= 6, [q["sql"] for q in queries.captured_queries]
