@@ -31,6 +31,13 @@ class BoardRow:
         return self.days_to_due is not None and self.days_to_due < 0
 
     @property
+    def failure_risk_text(self) -> str:
+        r = self.failure_risk
+        if r is None:
+            return "—"
+        return "< 0.1 %" if r < 0.001 else f"{100 * r:.1f} %"
+
+    @property
     def due_text(self) -> str:
         d = self.days_to_due
         if d is None:

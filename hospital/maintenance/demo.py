@@ -1,5 +1,5 @@
 """GENERATED DEMO maintenance history for the demo hospital: two years of daily use, periods of use for
-the last 90 days, past preventive maintenance and calibration, repairs drawn from a Weibull renewal
+the last 60 days, past preventive maintenance and calibration, repairs drawn from a Weibull renewal
 process, pending work (some overdue, some not found, some deferred), one field safety notice, and a
 first forecast run. Everything is fake and labelled so: usage rows have source "demo", work orders
 ``demo=True``, the notice's reference starts with "DEMO-".
@@ -51,7 +51,7 @@ from .models import (
 
 SEED = 20250611
 HISTORY_DAYS = 730
-PERIOD_DAYS = 90
+PERIOD_DAYS = 60
 
 # (median hours of use per day, weekday pattern) per asset type code; unknown mobile types use "other".
 USE = {
@@ -293,8 +293,10 @@ def _work_orders(fleet: Fleet, today: dt.date, seed: int) -> dict:
             done_on = today - dt.timedelta(days=last_days)
             chain = []
             while done_on >= max(horizon_start, commissioned):
-                late = rng.random() < 0.12
-                delay = int(rng.integers(8, 40)) if late else int(rng.integers(-12, 6))
+                # Mostly done in the fortnight before the due date; some a few days late, a few much later.
+                roll = rng.random()
+                delay = (int(rng.integers(8, 40)) if roll < 0.06 else int(rng.integers(1, 8)) if roll < 0.15
+                         else int(rng.integers(-14, 1)))
                 planned = done_on - dt.timedelta(days=delay)
                 chain.append((done_on, planned))
                 done_on = planned - dt.timedelta(days=interval)

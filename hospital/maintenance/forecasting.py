@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import transaction
-from django.db.models import CharField
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from hospital.assets.models import Asset
@@ -28,11 +26,10 @@ from hospital.assets.models import Asset
 from . import forecast as fc_mod
 from . import weibull
 from .choices import PENDING_STATUSES, PLANNED_KINDS, DueDriver, RunStatus, WorkOrderKind, WorkOrderStatus
+from .db import hours_between, read_frame, read_usage
 from .db import local_dates as _local_dates
-from .db import read_frame
 from .db import to_dates as _dates
 from .models import (
-    DailyUsage,
     FailureModel,
     Forecast,
     ForecastRun,
@@ -43,6 +40,10 @@ from .models import (
 from .services import FORECAST_JOB, sync_type_plans
 
 log = logging.getLogger(__name__)
+
+# The days of usage the job reads: the forecaster's 26-week trend window and the flags' 26-week baseline
+# plus the last week, and a week of margin. Long idle is counted up to that far back.
+HISTORY_WINDOW_DAYS = 7 * 26 + 14
 
 REFRESHABLE = (WorkOrderStatus.OPEN, WorkOrderStatus.SCHEDULED, WorkOrderStatus.COULD_NOT_LOCATE)
 
@@ -121,15 +122,7 @@ def repairs_frame() -> pd.DataFrame:
 
 
 def usage_frame(since: dt.date, today: dt.date) -> pd.DataFrame:
-    # The day as text: both backends return 'YYYY-MM-DD', parsed in one vectorised call (no date objects).
-    u = read_frame(DailyUsage.objects.filter(date__gte=since, date__lt=today).annotate(day=Cast("date", CharField())),
-                   ["asset_id", "day", "hours"])
-    if len(u):
-        u["date"] = pd.to_datetime(u.pop("day").str.slice(0, 10), format="%Y-%m-%d")
-        u["hours"] = u["hours"].astype(float)
-    else:
-        u = pd.DataFrame(columns=["asset_id", "date", "hours"])
-    return u
+    return read_usage(since, today)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -162,6 +155,30 @@ def _day(v) -> dt.date | None:
     return None if v is None or pd.isna(v) else pd.Timestamp(v).date()
 
 
+def hours_since_service(plans: pd.DataFrame, um, window_start: pd.Timestamp, today: dt.date) -> np.ndarray:
+    """Usage hours since each usage-interval plan's last service; NaN for calendar-only plans and where the
+    usage records of the asset start after its last service (the hours before them are unknown, as in the
+    forecaster: a lower bound would put the usage due date too late). A week of slack allows for a first
+    record that is missing because the asset was not used on the first days."""
+    out = np.full(len(plans), np.nan)
+    hp = np.flatnonzero(plans["interval_hours"].notna().to_numpy())
+    if not hp.size:
+        return out
+    ids = plans["asset_id"].to_numpy()[hp]
+    since = pd.to_datetime(plans["last_service_date"]).to_numpy().astype("datetime64[D]")
+    since = since[hp]
+    before, first = hours_between(ids, since, window_start.date())
+    inside = np.zeros(hp.size)
+    if um is not None:
+        start = np.datetime64(um.start.date(), "D")
+        got = fc_mod.hours_since(um, ids, np.maximum(since, start), today)
+        inside = np.nan_to_num(got)
+    total = np.where(since < np.datetime64(window_start.date(), "D"), before, 0.0) + inside
+    covered = np.isfinite(first) & (first <= since.astype(np.int64) + 7)
+    out[hp] = np.where(covered, total, np.nan)
+    return out
+
+
 def compute(today: dt.date, *, horizon: int | None = None, timer: Timer | None = None) -> dict:
     """Read the fleet and run the forecaster. Returns the frames (nothing is written)."""
     timer = timer or Timer()
@@ -176,26 +193,26 @@ def compute(today: dt.date, *, horizon: int | None = None, timer: Timer | None =
     plans["last_planned_date"] = pd.to_datetime(plans["last_planned_date"])
     timer.lap("read_plans")
 
+    # Only the window the forecaster reads (half a year: the trend window and the flags' baseline) comes into
+    # memory. Hours since a last service before the window are summed by the database for the part before
+    # it; the part inside comes from the usage matrix.
     t = pd.Timestamp(today)
-    since = t - pd.Timedelta(days=400)
-    hour_plans = plans[plans["interval_hours"].notna()]
-    if len(hour_plans):
-        since = max(min(since, hour_plans["last_service_date"].min()), t - pd.Timedelta(days=1100))
-    usage = usage_frame(since.date(), today)
+    window_start = t - pd.Timedelta(days=HISTORY_WINDOW_DAYS)
+    usage = usage_frame(window_start.date(), today)
     repairs = repairs_frame()
+    um = fc_mod.usage_matrix(usage, today) if len(usage) else None
+    plans["hours_since_service"] = hours_since_service(plans, um, window_start, today)
     timer.lap("read_usage")
 
-    if len(usage):
-        um = fc_mod.usage_matrix(usage, today)
+    if um is not None:
         forecast = fc_mod.forecast_usage(um, today, horizon)
-        flags = fc_mod.usage_flags(um, today, repairs=repairs)
+        flags = fc_mod.usage_flags(um, today, repairs=repairs, lookback_days=HISTORY_WINDOW_DAYS)
     else:
-        um = None
         forecast = pd.DataFrame(columns=fc_mod.FORECAST_COLUMNS)
         flags = fc_mod.usage_flags(pd.DataFrame(columns=["asset_id", "date", "hours"]), today, repairs=repairs) \
             if len(repairs) else pd.DataFrame(columns=fc_mod.FLAG_COLUMNS)
     timer.lap("forecast_usage")
-    due = fc_mod.predict_due(plans, forecast, today, usage=um) if len(plans) else pd.DataFrame(
+    due = fc_mod.predict_due(plans, forecast, today) if len(plans) else pd.DataFrame(
         columns=fc_mod.DUE_COLUMNS)
     timer.lap("predict_due")
 
@@ -203,7 +220,10 @@ def compute(today: dt.date, *, horizon: int | None = None, timer: Timer | None =
     intervals = weibull.failure_intervals(repairs, failures_assets, today)
     fits = weibull.fit_weibull_by_type(intervals) if len(intervals) else pd.DataFrame(columns=weibull.FIT_COLUMNS)
     ages = intervals[~intervals["failed"]].rename(columns={"duration": "age_now"})
-    risk = fc_mod.risk_before_due(due, ages, fits) if len(ages) and len(fits) else pd.DataFrame(
+    # Risk before the due date; for work already overdue, over the look-ahead (the time it may still take),
+    # not zero.
+    horizon_due = due.assign(days_to_due=np.where(due["days_to_due"] < 0, float(lookahead_days()), due["days_to_due"]))
+    risk = fc_mod.risk_before_due(horizon_due, ages, fits) if len(ages) and len(fits) else pd.DataFrame(
         columns=["asset_id", "risk", "method"])
     timer.lap("weibull")
     return {"assets": assets, "plans": plans, "usage_rows": len(usage), "forecast": forecast, "due": due,

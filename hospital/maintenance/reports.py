@@ -325,9 +325,11 @@ def weekly_fleet_use(per_day: pd.DataFrame) -> pd.DataFrame:
     """Hours of use per week over the period (the whole filtered fleet), for the trend chart."""
     if not len(per_day):
         return pd.DataFrame(columns=["week", "hours"])
-    w = per_day.groupby(per_day["date"].dt.to_period("W-SUN").dt.start_time)["hours"].sum().reset_index()
-    w.columns = ["week", "hours"]
-    return w
+    week = per_day["date"].dt.to_period("W-SUN").dt.start_time
+    w = per_day.groupby(week).agg(hours=("hours", "sum"), days=("hours", "size")).reset_index()
+    w.columns = ["week", "hours", "days"]
+    w = w[w["days"] == 7] if (w["days"] == 7).any() else w  # whole weeks only: a partial week looks like a dip
+    return w[["week", "hours"]]
 
 
 # ----------------------------------------------------------------------------------------------------

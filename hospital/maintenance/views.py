@@ -377,10 +377,16 @@ def report(request):
     return render(request, "maintenance/report.html", {
         "r": r, "f": f, "summary": reports.summary_rows(r), "chart_pm": chart_pm, "chart_util": chart_util,
         "chart_use": chart_use, "chart_mttr": chart_mttr, "query": f.query(),
-        "monthly": monthly.to_dict("records"), "pm_by_type": r["pm_by_type"].to_dict("records"),
-        "reliability": rel.to_dict("records"), "utilisation": r["utilisation"].to_dict("records"),
-        "utilisation_by_type": util.to_dict("records"), "grace": reports.on_time_grace_days(),
+        "monthly": _records(monthly), "pm_by_type": _records(r["pm_by_type"]), "reliability": _records(rel),
+        "utilisation": _records(r["utilisation"]), "utilisation_by_type": _records(util),
+        "grace": reports.on_time_grace_days(),
     })
+
+
+def _records(frame) -> list[dict]:
+    """DataFrame rows for a template, with NaN as None (shown as "—", never "nan")."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
 
 
 CSV_TABLES = {

@@ -203,3 +203,15 @@ def test_import_usage_dry_run_stores_nothing(world):
     d = timezone.localdate() - dt.timedelta(days=1)
     report = import_usage_csv(f"asset_number,date,hours\nP-1,{d},3\n", dry_run=True)
     assert report.rows == 1 and report.ok and DailyUsage.objects.count() == 0
+
+
+def test_the_usage_rules_module_never_imports_django():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, hospital.maintenance.usage; "
+            "print(any(m == 'django' or m.startswith('django.') for m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "False"

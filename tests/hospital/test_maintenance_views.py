@@ -65,7 +65,8 @@ def test_board_page_shows_location_last_seen_and_the_map_link(client, make_user,
     p1, p2 = world["pumps"][:2]
     f1, f2 = world["floors"]
     assert f'href="/map/{f1.pk}/?asset={p2.pk}"' in html and f'href="/map/{f2.pk}/?asset={p1.pk}"' in html
-    assert "2-01 · Level 2" in html and "1-01 · Level 1" in html
+    assert "Main · Level 1" in html and "Main · Level 2" in html  # one group per floor
+    assert "<strong>2-01</strong>" in html and "<strong>1-01</strong>" in html
     assert "not located — never seen by the locator" in html and "not located — last seen in 1-02" in html
     assert "overdue by 3 days" in html
     # Rank over the whole page: the overdue job comes before the ones due later, whatever their floor.
