@@ -170,24 +170,115 @@ def build_graph(rows) -> WalkingGraph:
     return WalkingGraph(rooms, nodes, edges, corridor_floors)
 
 
-_cache: dict = {"key": None, "graph": None}
+@dataclass(frozen=True, slots=True)
+class BuildingRef:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FloorRef:
+    """A floor as the search pages need it (no query per result)."""
+
+    pk: int
+    name: str
+    level: int
+    building: BuildingRef
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+    @property
+    def building_id(self) -> int:
+        return self.building.id
+
+    def __str__(self):
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRef:
+    pk: int
+    number: str
+    name: str
+    room_type: str
+    floor: FloorRef
+    centroid_x: float
+    centroid_y: float
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+    @property
+    def floor_id(self) -> int:
+        return self.floor.pk
+
+    def __str__(self):
+        return f"{self.number} {self.name}".strip()
+
+
+@dataclass
+class Places:
+    """The walking graph with the rooms and floors it was built from, cached per process."""
+
+    graph: WalkingGraph
+    rooms: dict[int, RoomRef]
+    by_number: dict[str, RoomRef]
+    floors: dict[int, FloorRef]
+
+
+GRAPH_CHECK_S = 10.0  # other processes' room edits are picked up within this; this process's at once
+_cache: dict = {"key": None, "places": None, "checked": 0.0}
 _cache_lock = threading.Lock()
 
 
-def walking_graph() -> WalkingGraph:
-    """The graph for the current rooms, rebuilt only when a room was added, changed or removed."""
-    from hospital.facility.models import Room
+def invalidate_places(*args, **kwargs) -> None:
+    with _cache_lock:
+        _cache.update(key=None, places=None, checked=0.0)
 
+
+def places() -> Places:
+    """Rooms, floors and the walking graph, rebuilt only when a room was added, changed or removed
+    (checked at most every ``GRAPH_CHECK_S`` seconds: one small query)."""
+    from hospital.facility.models import Floor, Room
+
+    now = time.monotonic()
+    with _cache_lock:
+        if _cache["places"] is not None and now - _cache["checked"] < GRAPH_CHECK_S:
+            return _cache["places"]
     key = tuple(Room.objects.aggregate(n=Count("id"), changed=Max("updated_at")).values())
     with _cache_lock:
-        if _cache["key"] == key and _cache["graph"] is not None:
-            return _cache["graph"]
-    rows = Room.objects.values_list("id", "floor_id", "floor__level", "floor__building_id", "number", "room_type",
-                                    "polygon")
-    graph = build_graph(rows)
+        if _cache["key"] == key and _cache["places"] is not None:
+            _cache["checked"] = now
+            return _cache["places"]
+    floors = {f.pk: FloorRef(f.pk, f.name, f.level, BuildingRef(f.building_id, f.building.name))
+              for f in Floor.objects.select_related("building")}
+    rows = list(Room.objects.values_list("id", "floor_id", "floor__level", "floor__building_id", "number", "room_type",
+                                         "polygon", "name", "centroid_x", "centroid_y"))
+    graph = build_graph([r[:7] for r in rows])
+    rooms = {r[0]: RoomRef(r[0], r[4], r[7], r[5], floors[r[1]], r[8], r[9]) for r in rows}
+    by_number: dict[str, RoomRef] = {}
+    for room in sorted(rooms.values(), key=lambda r: (r.floor.building.id, r.floor.level), reverse=True):
+        by_number[room.number.lower()] = room  # the same number in two buildings: the first building wins
+    result = Places(graph, rooms, by_number, floors)
     with _cache_lock:
-        _cache.update(key=key, graph=graph)
-    return graph
+        _cache.update(key=key, places=result, checked=now)
+    return result
+
+
+def walking_graph() -> WalkingGraph:
+    return places().graph
+
+
+def _connect_invalidation():
+    from django.db.models.signals import post_delete, post_save
+
+    from hospital.facility.models import Room
+
+    post_save.connect(invalidate_places, sender=Room, dispatch_uid="locator.search.rooms")
+    post_delete.connect(invalidate_places, sender=Room, dispatch_uid="locator.search.rooms-deleted")
 
 
 # --------------------------------------------------------------------------- matching
@@ -225,26 +316,54 @@ def matching_assets(query: str, *, statuses: list[str] | None = None):
     return qs
 
 
-def find_room(text: str):
+def find_room(text: str) -> RoomRef | None:
     """A room by its number as signed on the door ("3W-12", any case), or None."""
-    from hospital.facility.models import Room
-
     text = (text or "").strip()
     if not text:
         return None
-    number = text.split()[0]
-    return (Room.objects.select_related("floor__building").filter(number__iexact=number)
-            .order_by("floor__building_id", "floor__level").first())
+    return places().by_number.get(text.split()[0].lower())
 
 
 # --------------------------------------------------------------------------- search
 
 
+@dataclass(slots=True)
+class AssetRef:
+    """The fields of a found asset (read with one query, no model instances)."""
+
+    pk: int
+    asset_number: str
+    status: str
+    manufacturer: str
+    model: str
+    type_name: str
+    category: str
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+    @property
+    def asset_type(self):
+        return _TypeRef(self.type_name, self.category)
+
+    def get_status_display(self) -> str:
+        from hospital.assets.choices import AssetStatus
+
+        return AssetStatus(self.status).label if self.status in AssetStatus.values else self.status
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeRef:
+    name: str
+    category: str
+
+
 @dataclass
 class Hit:
-    asset: object
-    room: object | None
-    floor: object | None
+    asset: AssetRef
+    room: RoomRef | None
+    floor: FloorRef | None
     x: float | None
     y: float | None
     last_seen: object | None  # datetime, None for fixed equipment
@@ -258,7 +377,7 @@ class Hit:
 @dataclass
 class SearchResult:
     query: str
-    origin: object | None  # Room
+    origin: RoomRef | None
     method: str  # "walking" | "floor" | "none"
     hits: list[Hit]
     total: int  # matches before the limit
@@ -266,56 +385,56 @@ class SearchResult:
     elapsed_ms: float = 0.0
 
 
+FIELDS = ("id", "asset_number", "status", "manufacturer", "model", "asset_type__name", "asset_type__category",
+          "installed_room_id", "tag__location__floor_id", "tag__location__room_id", "tag__location__x",
+          "tag__location__y", "tag__location__last_seen_at")
+
+
 def search(query: str, origin_room=None, *, statuses: list[str] | None = ("available",), limit: int = 20
            ) -> SearchResult:
     """The nearest matching units in ``statuses`` (None: any status): walking distance from
     ``origin_room`` when the floors have corridors, else nearest floor then straight-line distance; with
     no origin, by asset number. An empty query with statuses lists every unit in those statuses; a query
-    that is exactly one asset number finds that unit whatever its status."""
+    that is exactly one asset number finds that unit whatever its status. One query per search: rooms
+    and floors come from the per-process cache."""
     from hospital.assets.models import Asset
-    from locator.models import CurrentLocation
 
     started = time.perf_counter()
     query = (query or "").strip()
+    where = places()
+    if origin_room is not None and not isinstance(origin_room, RoomRef):
+        origin_room = where.rooms.get(origin_room.pk)
     exact = False
-    if query and (one := Asset.objects.filter(asset_number__iexact=query).values_list("id", flat=True).first()):
-        assets = Asset.objects.filter(pk=one)
-        exact = True
-    else:
+    rows = []
+    if query and " " not in query:  # one word may be an asset number (unique index: a cheap lookup)
+        rows = list(Asset.objects.filter(asset_number__iexact=query).values_list(*FIELDS)[:1])
+        exact = bool(rows)
+    if not exact:
         statuses = list(statuses) if statuses else None
-        assets = matching_assets(query, statuses=statuses) if (query or statuses) else Asset.objects.none()
-    assets = list(assets.select_related("asset_type", "home_department", "installed_room__floor__building"))
-    by_id = {a.id: a for a in assets}
-    locations = {
-        loc.tag.asset_id: loc
-        for loc in CurrentLocation.objects.filter(tag__asset_id__in=list(by_id)).select_related(
-            "tag", "room", "floor__building")
-    }
+        rows = (list(matching_assets(query, statuses=statuses).values_list(*FIELDS)) if (query or statuses) else [])
     now = time.time()
     hits = []
-    for asset in assets:
-        loc = locations.get(asset.id)
-        if loc is not None and loc.floor_id is not None:
-            hits.append(Hit(asset, loc.room, loc.floor, loc.x, loc.y, loc.last_seen_at, False, None, None,
-                            now - loc.last_seen_at.timestamp() > STALE_S))
-        elif asset.installed_room_id:
-            room = asset.installed_room
+    for (pk, number, status, make, model, type_name, category, installed, floor_id, room_id, x, y, seen) in rows:
+        asset = AssetRef(pk, number, status, make, model, type_name, category)
+        if floor_id is not None and floor_id in where.floors:
+            hits.append(Hit(asset, where.rooms.get(room_id), where.floors[floor_id], x, y, seen, False, None, None,
+                            now - seen.timestamp() > STALE_S))
+        elif installed is not None and installed in where.rooms:
+            room = where.rooms[installed]
             hits.append(Hit(asset, room, room.floor, room.centroid_x, room.centroid_y, None, True, None, None, False))
         else:
             hits.append(Hit(asset, None, None, None, None, None, False, None, None, True))
 
     method = "none"
     if origin_room is not None:
-        method = _rank(hits, origin_room)
+        method = _rank(hits, origin_room, where.graph)
     else:
         hits.sort(key=lambda h: (h.floor is None, h.stale, h.asset.asset_number))
-    total = len(hits)
-    return SearchResult(query, origin_room, method, hits[:limit], total, exact,
+    return SearchResult(query, origin_room, method, hits[:limit], len(hits), exact,
                         round((time.perf_counter() - started) * 1000, 2))
 
 
-def _rank(hits: list[Hit], origin) -> str:
-    graph = walking_graph()
+def _rank(hits: list[Hit], origin: RoomRef, graph: WalkingGraph) -> str:
     info = graph.rooms.get(origin.id)
     walking = info is not None and info.floor in graph.corridor_floors and bool(info.doors)
     dist = None
@@ -352,3 +471,6 @@ def _rank(hits: list[Hit], origin) -> str:
 
     hits.sort(key=key)
     return "walking" if walking else "floor"
+
+
+_connect_invalidation()

@@ -80,7 +80,7 @@
   }
   map.fitBounds(extent, {padding: [16, 16]});
   map.setMinZoom(Math.floor(map.getZoom()) - 1);
-  map.setMaxBounds(extent.pad(0.6));
+  if (!assetMode) { map.setMaxBounds(extent.pad(0.6)); }
 
   // ------------------------------------------------------------------ room tints
   function makePattern(base, line, kind) {
@@ -153,8 +153,17 @@
     },
   };
   var RADIUS = window.matchMedia("(pointer: coarse)").matches ? 10 : 9;
+  // Zoomed far out a busy floor is a carpet of markers: draw them smaller (and without letters).
+  function radiusAt(zoom) {
+    var pxPerMetre = Math.pow(2, zoom);
+    return pxPerMetre < 7 ? 5 : pxPerMetre < 11 ? 7 : RADIUS;
+  }
 
   var EquipmentMarker = L.CircleMarker.extend({
+    _project: function () {
+      this._radius = radiusAt(this._map.getZoom());
+      L.CircleMarker.prototype._project.call(this);
+    },
     _updateBounds: function () {
       var p = this._radius + 8 + this._clickTolerance();
       this._pxBounds = new L.Bounds(this._point.subtract([p, p]), this._point.add([p, p]));
@@ -181,10 +190,12 @@
         ctx.beginPath(); ctx.arc(p.x, p.y, r + 3.5, 0, Math.PI * 2);
         ctx.lineWidth = 2.5; ctx.strokeStyle = "#101828"; ctx.stroke();
       }
-      ctx.fillStyle = st.text;
-      ctx.font = "700 " + (r + 1) + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
-      ctx.textAlign = "center"; ctx.textBaseline = "middle";
-      ctx.fillText(typeOf(rec).letter, p.x, p.y + (shape === "triangle" ? r * 0.22 : 0.5));
+      if (r >= 7) {
+        ctx.fillStyle = st.text;
+        ctx.font = "700 " + (r + 1) + "px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+        ctx.textAlign = "center"; ctx.textBaseline = "middle";
+        ctx.fillText(typeOf(rec).letter, p.x, p.y + (shape === "triangle" ? r * 0.22 : 0.5));
+      }
       ctx.globalAlpha = 1;
     },
   });
@@ -609,7 +620,7 @@
   function onFirstSnapshot() {
     var first = (cfg.focus || []).find(function (id) { return markers.has(id); });
     if (first !== undefined) {
-      select(first, {zoom: assetMode ? 3 : 4, instant: true, popup: !assetMode});
+      select(first, {zoom: assetMode ? 3.5 : 4, instant: true, popup: !assetMode});
     } else if (assetMode && trailLine) {
       map.fitBounds(trailLine.getBounds().pad(0.3), {maxZoom: 4});
     }
