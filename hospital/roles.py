@@ -47,7 +47,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # Environment: nurses see the alarm console and comment ("door was left open"); they do not acknowledge.
     | _view("environment.alarm", "environment.alarmevent", "environment.alarmaction") | {"environment.comment_alarm"},
     # Biomedical engineers own the equipment inventory and its tags.
-    ENGINEER: _view(*_FACILITY, "sensors.gateway", "sensors.sensor")
+    ENGINEER: _view(*_FACILITY, "sensors.gateway", "sensors.sensor", "sensors.reading", "locator.zoneevent")
     | _manage("assets.assettype", "assets.asset", "locator.tag")
     | {"assets.change_asset_status"}
     # Environment: engineers see alarms and excursions, comment, and take a sensor out of service to repair
@@ -60,6 +60,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # Facility managers own the environment: gateways, sensors and their monitoring.
     FACILITY_MANAGER: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag")
     | _manage("sensors.gateway", "sensors.sensor")
+    | _view("sensors.reading", "sensors.deadletter", "sensors.discovereddevice", "sensors.ingestcounter",
+            "locator.zoneevent")
     | {"assets.change_asset_status"}
     # Environment: facility managers own alarms (acknowledge, shelve, suppress), profile overrides, the daily
     # temperature-log review, corrective actions and the notification set-up.
