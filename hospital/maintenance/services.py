@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from hospital.assets.choices import AssetStatus
@@ -442,3 +442,20 @@ def report_fault(asset: Asset, *, user, description: str, reported_at=None, due_
     if out_of_service:
         _set_asset_status(asset, AssetStatus.OUT_OF_SERVICE, user)
     return order
+
+
+def due_summary(asset_ids) -> dict[int, dict]:
+    """The next pending work per asset, for other pages (the map's details, the asset page): one query.
+
+    Returns {asset_id: {"work_order": pk, "number", "kind", "due_date", "overdue", "status"}} for assets
+    with pending work (the earliest due first; work without a due date last)."""
+    today = timezone.localdate()
+    out: dict[int, dict] = {}
+    rows = (WorkOrder.objects.filter(asset_id__in=list(asset_ids), status__in=PENDING_STATUSES)
+            .order_by("asset_id", F("due_date").asc(nulls_last=True), "pk")
+            .values_list("asset_id", "pk", "kind", "due_date", "status"))
+    for asset_id, pk, kind, due, status in rows:
+        if asset_id not in out:
+            out[asset_id] = {"work_order": pk, "number": f"WO-{pk:06d}", "kind": kind, "due_date": due,
+                             "overdue": bool(due and due < today), "status": status}
+    return out

@@ -208,3 +208,21 @@ def test_only_one_pending_planned_order_per_asset_and_kind(world):
     with pytest.raises(services.WorkOrderError, match="already has a pending"):
         services.create_work_order(a, "preventive", due_date=TODAY())
     services.create_work_order(a, "calibration", due_date=TODAY())  # another kind is fine
+
+
+def test_due_summary_gives_the_next_pending_work_per_asset(world):
+    a, b = world["pumps"][:2]
+    services.create_work_order(a, "calibration", due_date=TODAY() + days(9))
+    soon = services.create_work_order(a, "repair", title="Repair", due_date=TODAY() - days(1))
+    summary = services.due_summary([a.pk, b.pk])
+    assert list(summary) == [a.pk]
+    assert summary[a.pk]["work_order"] == soon.pk and summary[a.pk]["overdue"] and summary[a.pk]["kind"] == "repair"
+
+
+def test_the_worker_cycle_derives_usage_and_forecasts_once_a_day(world):
+    from hospital.maintenance.models import ForecastRun
+    from hospital.maintenance.worker import cycle
+
+    cycle()
+    cycle()
+    assert ForecastRun.objects.filter(status="done").count() == 1
