@@ -68,6 +68,9 @@ def test_board_page_shows_location_last_seen_and_the_map_link(client, make_user,
     assert "Main · Level 1" in html and "Main · Level 2" in html  # one group per floor
     assert "<strong>2-01</strong>" in html and "<strong>1-01</strong>" in html
     assert "not located — never seen by the locator" in html and "not located — last seen in 1-02" in html
+    p3, p4 = world["pumps"][2:]
+    assert f'href="/map/{f1.pk}/?asset={p3.pk}"' in html  # stale: its last known floor
+    assert f'href="/map/?asset={p4.pk}"' in html  # never heard: the map looks for it (every device has a link)
     assert "overdue by 3 days" in html
     # Rank over the whole page: the overdue job comes before the ones due later, whatever their floor.
     positions = [html.index(f">{n}</a>") for n in ("P-2", "P-1")]
