@@ -7,6 +7,7 @@ from __future__ import annotations
 
 
 def services(*, simulator: bool = True) -> list:
+    from hospital.maintenance.worker import run as run_maintenance
     from sensors.environment.worker import run_environment_worker
     from sensors.ingest.service import run_ingest
 
@@ -14,6 +15,8 @@ def services(*, simulator: bool = True) -> list:
         ("ingest", lambda stop: run_ingest(stop, client_id="ingest-demo")),
         # notifications (e-mail, webhooks, escalation), aggregates and retention
         ("environment", run_environment_worker),
+        # usage derived from the live locations, forecasts and work orders due soon
+        ("maintenance", lambda stop: run_maintenance(stop, every=600)),
     ]
     if simulator:
         try:

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from hospital.demo.loader import DemoAlreadyLoaded, DemoLoader
 from hospital.facility.floorplan import FloorPlanError
 
-KINDS = ("asset types", "assets", "gateways", "sensors", "tags", "users")
+KINDS = ("asset types", "assets", "gateways", "sensors", "tags", "users", "maintenance usage days",
+         "maintenance work orders")
 
 
 class Command(BaseCommand):
