@@ -140,7 +140,12 @@ def shot(page, artifacts, name, full_page=True, docs=None):
 
 
 def wait_map(page):
-    page.wait_for_function("window.hospitalMap && window.hospitalMap.state.ready", timeout=10000)
+    try:
+        page.wait_for_function("window.hospitalMap && window.hospitalMap.state.ready", timeout=20000)
+    except Exception:
+        status = page.evaluate("(() => { const s = document.getElementById('live-status'); return [s && s.innerText, "
+                               "window.hospitalMap && JSON.stringify(window.hospitalMap.state)]; })()")
+        raise AssertionError(f"the map did not get its snapshot: live status {status[0]!r}, state {status[1]}") from None
 
 
 def floor_of(level: int) -> int:

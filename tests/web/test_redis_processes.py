@@ -42,75 +42,28 @@ def redis_url() -> str:
         pytest.skip("Redis is not available (set REDIS_URL or run redis-server on 127.0.0.1:6379)")
 
 
-def start_daphne(port: int, url: str, log) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": processes.test_database_url(),
-           "REDIS_URL": url, "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+def start_daphne(port: int, url: str, database: str, log) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database, "REDIS_URL": url,
+           "ALLOWED_HOSTS": "127.0.0.1,localhost", "DB_CONN_MAX_AGE": "0"}
     return subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                             "hospital.asgi:application"], cwd=processes.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "hospital.asgi:application"], cwd=processes.ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
 
 
-def receive(ws, kind: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        message = json.loads(ws.recv(timeout=max(0.05, deadline - time.monotonic())))
-        if message["type"] == kind:
-            return message
-
-
-def test_a_message_from_one_process_reaches_a_client_of_the_other(world, user_in_role, tmp_path):
-    from django.test import Client
-    from websockets.sync.client import connect
-
+@pytest.fixture(scope="module")
+def two_servers(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Two daphne processes on the test database and the Redis layer: (redis url, host A, host B)."""
     url = redis_url()
-    nurse = user_in_role(roles.NURSE)
-    web = Client()
-    web.force_login(nurse)
-    session = web.cookies["sessionid"].value
-    floor = world["floors"][1]
-    pump = world["assets"]["P-NORTH"]
-
+    with django_db_blocker.unblock():
+        database = processes.test_database_url()
     ports = [free_port(), free_port()]
-    logs = [open(tmp_path / f"daphne-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
-    servers = [start_daphne(port, url, log) for port, log in zip(ports, logs, strict=True)]
+    folder = tmp_path_factory.mktemp("daphne")
+    logs = [open(folder / f"daphne-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
+    servers = [start_daphne(port, url, database, log) for port, log in zip(ports, logs, strict=True)]
     try:
         for port, server in zip(ports, servers, strict=True):
             wait_for_port(port, timeout=30, process=server)
-        a, b = (f"127.0.0.1:{p}" for p in ports)
-
-        def open_ws(host):
-            return connect(f"ws://{host}/ws/floors/{floor.pk}/", origin=f"http://{host}",
-                           additional_headers={"Cookie": f"sessionid={session}"}, open_timeout=10)
-
-        with open_ws(b) as on_b, open_ws(a) as on_a:
-            assert receive(on_b, "floor.snapshot")["floor"] == floor.pk
-            receive(on_a, "floor.snapshot")
-
-            # 1. A status change made through process A.
-            http = requests.Session()
-            http.cookies.set("sessionid", session)
-            page = http.get(f"http://{a}/assets/{pump.pk}/", timeout=10)
-            assert page.status_code == 200
-            token = http.cookies["csrftoken"]
-            http.cookies.set("csrftoken", token)  # production cookies are Secure; this test speaks plain HTTP
-            posted = http.post(f"http://{a}/assets/{pump.pk}/status/", timeout=10, allow_redirects=False,
-                               data={"status": "needs_cleaning", "csrfmiddlewaretoken": token})
-            assert posted.status_code == 302
-            update = receive(on_b, "floor.assets")
-            assert update["markers"][0]["number"] == "P-NORTH"
-            assert update["markers"][0]["status"] == "needs_cleaning"
-
-            # 2. A delta published by a third process straight onto the Redis layer reaches both.
-            from asgiref.sync import async_to_sync
-            from channels_redis.core import RedisChannelLayer
-
-            layer = RedisChannelLayer(hosts=[url])
-            text = json.dumps({"type": "floor.markers", "floor": floor.pk, "t": time.time(), "gone": [],
-                               "markers": [{"tag": pump.tag.pk, "x": 1.0, "y": 2.0, "accuracy_m": 1.0,
-                                            "room": None, "t": time.time()}]})
-            async_to_sync(layer.group_send)(f"floor.{floor.pk}", {"type": "floor.markers", "text": text})
-            for ws in (on_a, on_b):
-                delta = receive(ws, "floor.markers")
-                assert delta["markers"][0]["x"] == 1.0
+        yield url, f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"
     finally:
         for server in servers:
             server.terminate()
@@ -121,3 +74,81 @@ def test_a_message_from_one_process_reaches_a_client_of_the_other(world, user_in
                 server.kill()
         for log in logs:
             log.close()
+
+
+def session_of(user) -> str:
+    from django.test import Client
+
+    web = Client()
+    web.force_login(user)
+    return web.cookies["sessionid"].value
+
+
+def open_ws(host: str, floor_id: int, session: str):
+    from websockets.sync.client import connect
+
+    return connect(f"ws://{host}/ws/floors/{floor_id}/", origin=f"http://{host}",
+                   additional_headers={"Cookie": f"sessionid={session}"}, open_timeout=10)
+
+
+def receive(ws, kind: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.05, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return message
+
+
+def publish_from_here(url: str, floor_id: int, payload: dict) -> None:
+    """Straight onto the Redis layer from this (third) process, as the services layer sends it."""
+    from asgiref.sync import async_to_sync
+    from channels_redis.core import RedisChannelLayer
+
+    layer = RedisChannelLayer(hosts=[url])
+    async_to_sync(layer.group_send)(f"floor.{floor_id}", {"type": payload["type"], "text": json.dumps(payload)})
+
+
+def test_a_message_from_one_process_reaches_a_client_of_the_other(world, user_in_role, two_servers):
+    url, a, b = two_servers
+    session = session_of(user_in_role(roles.NURSE))
+    floor = world["floors"][1]
+    pump = world["assets"]["P-NORTH"]
+
+    with open_ws(b, floor.pk, session) as on_b, open_ws(a, floor.pk, session) as on_a:
+        assert receive(on_b, "floor.snapshot")["floor"] == floor.pk
+        receive(on_a, "floor.snapshot")
+
+        # 1. A status change made through process A.
+        http = requests.Session()
+        http.cookies.set("sessionid", session)
+        assert http.get(f"http://{a}/assets/{pump.pk}/", timeout=10).status_code == 200
+        token = http.cookies["csrftoken"]
+        http.cookies.set("csrftoken", token)  # production cookies are Secure; this test speaks plain HTTP
+        posted = http.post(f"http://{a}/assets/{pump.pk}/status/", timeout=10, allow_redirects=False,
+                           data={"status": "needs_cleaning", "csrfmiddlewaretoken": token})
+        assert posted.status_code == 302
+        update = receive(on_b, "floor.assets")
+        assert update["markers"][0]["number"] == "P-NORTH"
+        assert update["markers"][0]["status"] == "needs_cleaning"
+
+        # 2. A delta published by a third process straight onto the Redis layer reaches both.
+        publish_from_here(url, floor.pk, {
+            "type": "floor.markers", "floor": floor.pk, "t": time.time(), "gone": [],
+            "markers": [{"tag": pump.tag.pk, "x": 1.0, "y": 2.0, "accuracy_m": 1.0, "room": None, "t": time.time()}]})
+        for ws in (on_a, on_b):
+            assert receive(ws, "floor.markers")["markers"][0]["x"] == 1.0
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "redis-py 8 times socket reads out after 5 s (DEFAULT_SOCKET_TIMEOUT), exactly channels-redis's 5 s BZPOPMIN, "
+    "so an idle consumer dies with close code 1011 unless CHANNEL_LAYERS sets a longer socket_timeout "
+    "(hospital/settings.py; see docs/web.md). Remove this mark with that fix."))
+def test_an_idle_map_stays_connected_on_redis(world, user_in_role, two_servers):
+    url, _, b = two_servers
+    session = session_of(user_in_role(roles.NURSE))
+    floor = world["floors"][1]
+    with open_ws(b, floor.pk, session) as ws:
+        receive(ws, "floor.snapshot")
+        time.sleep(7)  # a quiet floor: nothing to say for a while
+        publish_from_here(url, floor.pk, {"type": "floor.rooms", "floor": floor.pk, "rooms": {}})
+        assert receive(ws, "floor.rooms", timeout=5)["floor"] == floor.pk
