@@ -85,7 +85,9 @@ def utilisation(asset, location, days: int = 7) -> dict | None:
         buckets[bucket] += seconds
         if row.room:
             rooms.add(row.room.number)
-    total = sum(buckets.values()) or 1.0
+    total = sum(buckets.values())
+    if total < 3600:
+        return {"too_short": True, "minutes": round(total / 60)}
     labels = {"care": "In care areas", "store": "In stores", "cleaning": "At cleaning", "other": "Corridors, elsewhere"}
     return {
         "days": days, "hours": round(total / 3600, 1), "rooms": len(rooms),

@@ -288,3 +288,24 @@ def test_fixed_equipment_sits_in_its_room(world):
     assert markers["F-1"]["fixed"] and markers["F-1"]["room"] == store.pk
     assert (markers["F-1"]["x"], markers["F-1"]["y"]) == (15.0, 2.5)
     assert fridge.pk == markers["F-1"]["asset"]
+
+
+def test_utilisation_from_location_history(world, asset):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hospital.assets.views import utilisation
+    from locator.models import LocationHistory
+
+    now = timezone.now()
+    rooms, floor = world["rooms"], world["floors"][1]
+    for hours_ago, room in ((3, "1N-01"), (1, "1S-02")):  # 2 h in a patient room, then 1 h in the store
+        LocationHistory.objects.create(tag=asset.tag, t=now - timedelta(hours=hours_ago), floor=floor,
+                                       room=rooms[room], x=1, y=1, accuracy_m=1, reason="room")
+    parts = {p["key"]: p["pct"] for p in utilisation(asset, None)["parts"]}
+    assert parts == {"care": 67, "store": 33, "cleaning": 0, "other": 0}
+    LocationHistory.objects.all().delete()
+    LocationHistory.objects.create(tag=asset.tag, t=now - timedelta(minutes=20), floor=floor, room=rooms["1N-01"],
+                                   x=1, y=1, accuracy_m=1, reason="room")
+    assert utilisation(asset, None) == {"too_short": True, "minutes": 20}
