@@ -139,10 +139,6 @@ def test_a_message_from_one_process_reaches_a_client_of_the_other(world, user_in
             assert receive(ws, "floor.markers")["markers"][0]["x"] == 1.0
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "redis-py 8 times socket reads out after 5 s (DEFAULT_SOCKET_TIMEOUT), exactly channels-redis's 5 s BZPOPMIN, "
-    "so an idle consumer dies with close code 1011 unless CHANNEL_LAYERS sets a longer socket_timeout "
-    "(hospital/settings.py; see docs/web.md). Remove this mark with that fix."))
 def test_an_idle_map_stays_connected_on_redis(world, user_in_role, two_servers):
     url, _, b = two_servers
     session = session_of(user_in_role(roles.NURSE))
