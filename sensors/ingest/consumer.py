@@ -66,6 +66,7 @@ class ChunkedConsumer:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.generation = 0  # bumps on every reconnect: acks of an older connection are void
+        self.failures = 0  # chunks that had to be retried (database outages)
 
     # paho thread -------------------------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -151,6 +152,19 @@ class ChunkedConsumer:
                 self.acknowledge(chunk)
                 return
             except Exception:  # noqa: BLE001 - e.g. database down: retry the same chunk, never drop it
-                log.exception("could not process a chunk of %d messages; retrying in %.1fs", len(chunk), backoff)
+                log.exception("could not process a chunk of %d messages (nothing acknowledged; the broker keeps "
+                              "them); retrying in %.1fs", len(chunk), backoff)
+                self.failures += 1
+                _reset_database_connection()
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+
+
+def _reset_database_connection() -> None:
+    """After a database error the connection may be dead: drop it so the retry opens a fresh one."""
+    from django.db import connection
+
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection may itself fail
+        pass
