@@ -202,6 +202,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Hospital asset and environment tracking API",
     "VERSION": "0.1.0",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "ENUM_NAME_OVERRIDES": {
+        "AlarmStateEnum": "sensors.environment.choices.AlarmState",
+    },
 }
 
 # Production hardening: `manage.py check --deploy` is clean with DEBUG off.
