@@ -441,3 +441,58 @@ def test_two_thousand_markers_on_one_floor_stay_smooth(nurse, artifacts):
           f"{sorted(redraws)[2]:.1f} ms (median of 5)")
     # A frame budget is 16 ms on a 60 Hz screen; software rendering in CI is slower than a ward PC's GPU.
     assert flush_ms < 250 and sorted(redraws)[2] < 100
+
+
+def test_an_alarm_appears_on_the_console_and_can_be_acknowledged(sessions, artifacts):
+    """A fridge too warm for longer than its on-delay shows on the facility manager's console, live;
+    acknowledging it there is applied by the alarm service and comes back to the page."""
+    from tests.sensors.test_environment_support import Clock, every, feed_series
+
+    def warm_fridge():
+        from sensors.environment.alarm_service import AlarmService
+        from sensors.models import Sensor
+
+        sensor = Sensor.objects.get(sensor_id="env-seh-vrf-0002")
+        now = time.time()
+        service = AlarmService(clock=Clock(now - 2800))
+        feed_series(service, sensor, "temperature_c", [(t, 13.5) for t in every(now - 2700, now, 60)])
+        return service, sensor.name
+
+    page = sessions["facility"].new_page()
+    page.goto("/environment/alarms/")
+    service, name = off_thread(warm_fridge)
+    row = page.locator("table.alarms tr", has_text="SEH-VRF-0002").first
+    row.wait_for(timeout=15000)  # pushed over the websocket (or found by the periodic refresh)
+    assert "NOT ACKNOWLEDGED" in row.inner_text()
+    shot(page, artifacts, "alarm-console")
+    row.get_by_role("button", name="Acknowledge").click()
+
+    def apply_actions():
+        service.clock.t = time.time()
+        service.tick(service.clock.t)
+
+    page.wait_for_timeout(500)
+    off_thread(apply_actions)
+    page.wait_for_function(
+        "[...document.querySelectorAll('table.alarms tr')].some(r => r.innerText.includes('SEH-VRF-0002')"
+        " && r.innerText.includes('acknowledged') && !r.innerText.includes('NOT ACKNOWLEDGED'))", timeout=15000)
+    shot(page, artifacts, "alarm-console-acknowledged")
+    page.close()
+
+
+def test_the_engineer_plans_a_round_on_the_maintenance_board(sessions, artifacts):
+    """The board lists due work with each device's place and a link to it on the live map."""
+    page = sessions["engineer"].new_page()
+    page.goto("/maintenance/")
+    page.get_by_role("heading").first.wait_for()
+    map_links = page.locator("a[href*='/map/']")
+    assert map_links.count() > 0, "no device on the board links to the map"
+    shot(page, artifacts, "maintenance-board")
+    href = map_links.first.get_attribute("href")
+    page.goto(href)
+    wait_map(page)
+    for path, name in (("/maintenance/calendar/", "maintenance-calendar"), ("/maintenance/reports/", "maintenance-reports")):
+        response = page.goto(path)
+        assert response.status == 200
+        shot(page, artifacts, name)
+    page.close()
