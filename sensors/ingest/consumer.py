@@ -62,6 +62,10 @@ class ChunkedConsumer:
         self.connected = threading.Event()
         self.client = make_client(endpoint, client_id, clean_start=False)
         self.client.manual_ack_set(True)
+        # Come back within 2 s of the broker: Mosquitto 2.0 does not restore a persistent session's
+        # *shared* subscription after its own restart, so until ingest resubscribes, batches for the
+        # share group are dropped by the broker (bench/faults.py, docs/deploy.md).
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -33,7 +33,8 @@ def endpoint_from_settings(url: str | None = None) -> MqttEndpoint:
 
 
 def subscriptions(endpoint: MqttEndpoint, site: str = "+") -> list[tuple[str, int]]:
-    group = settings.MQTT_SHARE_GROUP if endpoint.is_v5 else None
+    # An empty MQTT_SHARE_GROUP means a plain subscription (one ingest per site; see docs/deploy.md).
+    group = (settings.MQTT_SHARE_GROUP or None) if endpoint.is_v5 else None
     # Status is retained and retained messages are not sent to shared subscriptions: every process reads it.
     return [(subscription("adv", site, group=group), 1), (subscription("status", site), 1)]
 

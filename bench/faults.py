@@ -1,0 +1,284 @@
+"""Fault drills against real Mosquitto and the configured database (PostgreSQL for the real test).
+
+A stream of numbered gateway batches (each with one sensor reading) flows through a private Mosquitto
+(persistent, the shipped throughput settings) into the real `manage.py ingest` process, while:
+
+1. crash:    ingest is killed with SIGKILL mid-stream and restarted;
+2. broker:   Mosquitto is stopped for --outage seconds and restarted on the same port (the publisher,
+             like a gateway, keeps what it could not send and sends it after reconnecting);
+3. database: the database becomes unreachable for --db-outage seconds (ingest talks to it through a
+             proxy that this script cuts), then comes back.
+
+Each scenario counts batches published, stored (unique receipts), lost and duplicated readings.
+Overload (twice the design load with priorities) is not drilled here yet.
+The last line is JSON: {"lost": .., "duplicated": .., "scenarios": {...}}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from _services import ROOT, database_url, django_with_throwaway_database, free_port  # noqa: I001
+
+SITE = "faults"
+RUUVI = bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")
+MAC = "CB:B8:33:4C:88:4F"
+
+
+class Broker:
+    """A persistent Mosquitto that can be stopped and started again on the same port."""
+
+    def __init__(self, directory: Path):
+        self.dir, self.port, self.proc = directory, free_port(), None
+        import getpass
+
+        (directory / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+            f"persistence true\npersistence_location {directory}/\nautosave_interval 1\n"
+            "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n")
+
+    def start(self):
+        import shutil
+
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://faults@127.0.0.1:{self.port}"
+
+
+class CuttableProxy:
+    """TCP proxy to the database; ``cut()`` drops every connection and refuses new ones until ``heal()``."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.port = free_port()
+        self.up = True
+        self.conns: list[socket.socket] = []
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.server.accept()
+            if not self.up:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            self.conns += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+
+    def _pipe(self, a, b):
+        try:
+            while self.up:
+                ready, _, _ = select.select([a, b], [], [], 0.5)
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (b if s is a else a).sendall(data)
+        except OSError:
+            return
+        finally:
+            for s in (a, b):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.up = False
+        for s in self.conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.conns = []
+
+    def heal(self):
+        self.up = True
+
+
+def publisher(url: str):
+    from sensors.mqtt.client import connect_properties, make_client, parse_mqtt_url
+
+    endpoint = parse_mqtt_url(url)
+    client = make_client(endpoint, f"faults-gw-{uuid.uuid4().hex[:6]}", clean_start=False)
+    client.max_queued_messages_set(0)  # keep everything while the broker is away, like a gateway's queue
+    # A session the broker keeps across the outage, so unacknowledged batches are sent again.
+    client.connect_async(endpoint.host, endpoint.port, clean_start=False,
+                         properties=connect_properties(endpoint, session_expiry_s=3600))
+    client.loop_start()
+    return client
+
+
+def batch(seq: int, boot: str, t: float) -> bytes:
+    from sensors.protocol import Advertisement, encode_batch
+
+    payload = bytearray(RUUVI)
+    payload[16:18] = (seq % 65535).to_bytes(2, "big")
+    return encode_batch("gw-f1", boot, seq, [Advertisement(t, MAC, -70, {0x0499: bytes(payload)}, {})])
+
+
+def start_ingest(url: str, db_url: str, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": db_url}
+    return subprocess.Popen([sys.executable, "manage.py", "ingest", "--mqtt-url", url, "--site", SITE,
+                             "--client-id", "faults-ingest"], cwd=ROOT, env=env, stdout=open(log, "ab"),
+                            stderr=subprocess.STDOUT)
+
+
+def count(boot: str) -> tuple[int, int, int]:
+    from django.db import close_old_connections
+
+    from sensors.models import BatchReceipt, Reading
+
+    close_old_connections()
+    receipts = BatchReceipt.objects.filter(boot=boot).count()
+    readings = Reading.objects.filter(quantity="temperature_c", token__isnull=False)
+    return receipts, readings.count(), readings.values("token").distinct().count()
+
+
+def scenario(name: str, broker: Broker, db_url: str, n: int, rate: float, fault, log: Path) -> dict:
+    from sensors.models import Reading
+
+    Reading.objects.all().delete()
+    boot = f"{name}-{uuid.uuid4().hex[:4]}"
+    ingest = start_ingest(broker.url, db_url, log)
+    time.sleep(3)
+    pub = publisher(broker.url)
+    t0 = time.time()
+    notes = {}
+    for seq in range(n):
+        pub.publish(f"hospital/{SITE}/gw/gw-f1/adv", batch(seq, boot, t0 + seq), qos=1)
+        if seq == n // 3:
+            ingest = fault(ingest, notes) or ingest
+        time.sleep(1.0 / rate)
+    deadline = time.time() + 180
+    while time.time() < deadline and count(boot)[0] < n:
+        time.sleep(1)
+    receipts, readings, distinct = count(boot)
+    from sensors.models import BatchReceipt
+
+    stored = set(BatchReceipt.objects.filter(boot=boot).values_list("seq", flat=True))
+    missing = [q for q in range(n) if q not in stored]
+    if missing:
+        notes["missing_seq"] = f"{missing[0]}..{missing[-1]} ({len(missing)})"
+    ingest.send_signal(signal.SIGTERM)
+    ingest.wait(60)
+    pub.loop_stop()
+    pub.disconnect()
+    result = {"published": n, "stored": receipts, "lost": n - receipts, "duplicated": readings - distinct,
+              "seconds": round(time.time() - t0, 1), **notes}
+    print(f"{name}: {result}", flush=True)
+    return result
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=600)
+    parser.add_argument("--rate", type=float, default=20.0, help="Batches per second.")
+    parser.add_argument("--outage", type=float, default=60.0, help="Broker outage, seconds.")
+    parser.add_argument("--db-outage", type=float, default=30.0, help="Database outage, seconds.")
+    parser.add_argument("--only", nargs="+", default=["crash", "broker", "database"], help="Scenarios to run.")
+    args = parser.parse_args(argv)
+    teardown = django_with_throwaway_database()
+    try:
+        return run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        teardown()
+
+
+def run(args) -> int:
+    import tempfile
+
+    from hospital.facility.models import Building, Floor, Room, Site
+    from sensors.models import Gateway, Sensor
+
+    site = Site.objects.create(code=SITE, name="Fault drills (synthetic)")
+    floor = Floor.objects.create(building=Building.objects.create(site=site, code="b", name="B"), level=1,
+                                 name="L1", elevation_m=0, metres_per_unit=1)
+    room = Room.objects.create(floor=floor, number="1-01", room_type="pharmacy", polygon=[[0, 0], [5, 0], [5, 4], [0, 4]])
+    Gateway.objects.create(gateway_id="gw-f1", site=site, floor=floor, room=room, x=1, y=1)
+    Sensor.objects.create(sensor_id="f-fridge", name="Drill fridge", mac_address=MAC, ble_format="ruuvi_v5",
+                          room=room, profile="vaccine_fridge")
+    db_url = database_url()
+    log = ROOT / "var" / "bench-faults.log"
+    log.write_text("")
+    broker = Broker(Path(tempfile.mkdtemp(prefix="faults-mosquitto-")))
+    broker.start()
+    results = {}
+    try:
+        def crash(ingest, notes):
+            ingest.send_signal(signal.SIGKILL)
+            ingest.wait(10)
+            notes["killed"] = "SIGKILL mid-stream"
+            return start_ingest(broker.url, db_url, log)
+
+        if "crash" in args.only:
+            results["crash"] = scenario("crash", broker, db_url, args.batches, args.rate, crash, log)
+
+        def broker_outage(ingest, notes):
+            broker.stop()
+            time.sleep(args.outage)
+            broker.start()
+            notes["broker_down_s"] = args.outage
+
+        if "broker" in args.only:
+            results["broker"] = scenario("broker", broker, db_url, args.batches, args.rate, broker_outage, log)
+
+        from django.db import connection
+
+        s = connection.settings_dict
+        if "database" not in args.only:
+            pass
+        elif s["ENGINE"].endswith("postgresql"):
+            proxy = CuttableProxy(s["HOST"] or "127.0.0.1", int(s["PORT"] or 5432))
+            proxied = db_url.replace(f":{s['PORT'] or 5432}/", f":{proxy.port}/")
+
+            def db_outage(ingest, notes):
+                proxy.cut()
+                time.sleep(args.db_outage)
+                proxy.heal()
+                notes["database_down_s"] = args.db_outage
+
+            results["database"] = scenario("database", broker, proxied, args.batches, args.rate, db_outage, log)
+        else:
+            results["database"] = {"skipped": "needs PostgreSQL (DATABASE_URL)"}
+        results["overload"] = {"skipped": "not drilled yet"}
+    finally:
+        broker.stop()
+    lost = sum(r.get("lost", 0) for r in results.values())
+    duplicated = sum(r.get("duplicated", 0) for r in results.values())
+    print(json.dumps({"lost": lost, "duplicated": duplicated, "scenarios": results}))
+    return 0 if lost == duplicated == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
