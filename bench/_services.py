@@ -18,10 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.mosquitto import free_port  # noqa: E402  (one helper for tests and benches)
 
 
 class Mosquitto:
@@ -73,7 +70,8 @@ def django_with_throwaway_database():
     if not connection.settings_dict["ENGINE"].endswith("sqlite3"):
         connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}), "NAME": f"bench_{old_name}"}
     else:
-        connection.settings_dict["TEST"] = {"NAME": str(ROOT / "var" / "bench.sqlite3")}
+        connection.settings_dict["TEST"] = {**connection.settings_dict.get("TEST", {}),
+                                            "NAME": str(ROOT / "var" / "bench.sqlite3")}
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
 
     def teardown():
@@ -88,13 +86,9 @@ def peak_rss_mb() -> float:
 
 def database_url() -> str:
     """DATABASE_URL of the database Django is using now (the throw-away one)."""
-    from django.db import connection
+    from tests.support.processes import test_database_url
 
-    d = connection.settings_dict
-    if d["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{d['NAME']}"
-    auth = d["USER"] + (f":{d['PASSWORD']}" if d.get("PASSWORD") else "")
-    return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
+    return test_database_url()
 
 
 def vm_hwm_mb(pid: int) -> float:

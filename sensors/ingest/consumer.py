@@ -69,7 +69,6 @@ class ChunkedConsumer:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.generation = 0  # bumps on every reconnect: acks of an older connection are void
         self.failures = 0  # chunks that had to be retried (database outages)
 
     # paho thread -------------------------------------------------------------------------------
@@ -77,7 +76,6 @@ class ChunkedConsumer:
         if reason_code.is_failure:
             log.error("MQTT connect to %s refused: %s", self.endpoint.redacted(), reason_code)
             return
-        self.generation += 1
         log.info("connected to %s (session present: %s)", self.endpoint.redacted(), flags.session_present)
         for topic, qos in self.subscriptions:
             client.subscribe(topic, qos=qos)
