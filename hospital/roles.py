@@ -61,7 +61,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     FACILITY_MANAGER: _view(*_FACILITY, "assets.assettype", "assets.asset", "locator.tag")
     | _manage("sensors.gateway", "sensors.sensor")
     | _view("sensors.reading", "sensors.deadletter", "sensors.discovereddevice", "sensors.ingestcounter",
-            "locator.zoneevent")
+            "sensors.ingeststatus", "locator.zoneevent")
     | {"assets.change_asset_status"}
     # Environment: facility managers own alarms (acknowledge, shelve, suppress), profile overrides, the daily
     # temperature-log review, corrective actions and the notification set-up.

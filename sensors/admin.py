@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import BatchReceipt, DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
+from .models import (
+    BatchReceipt,
+    DeadLetter,
+    DiscoveredDevice,
+    Gateway,
+    IngestCounter,
+    IngestStatus,
+    Reading,
+    Sensor,
+)
 
 
 @admin.register(Gateway)
@@ -102,6 +111,22 @@ class IngestCounterAdmin(admin.ModelAdmin):
     readonly_fields = ("name", "value", "updated_at")
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(IngestStatus)
+class IngestStatusAdmin(admin.ModelAdmin):
+    list_display = ("client_id", "site", "shedding", "keep_one_in", "lag_s", "backlog", "sightings_shed",
+                    "shedding_since", "heartbeat_at")
+    list_filter = ("shedding", "site")
+    search_fields = ("client_id", "site", "detail")
+    readonly_fields = ("client_id", "site", "shedding", "shedding_since", "keep_one_in", "lag_s", "backlog",
+                       "sightings_shed", "detail", "heartbeat_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

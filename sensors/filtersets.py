@@ -6,7 +6,7 @@ from hospital.api.filters import DateTimeFilter, IdMultipleChoiceFilter
 from hospital.facility.filtersets import SearchFilterSet
 
 from .choices import BleFormat, GatewayStatus, Quantity
-from .models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
+from .models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, IngestStatus, Reading, Sensor
 
 
 class GatewayFilterSet(SearchFilterSet):
@@ -69,3 +69,11 @@ class IngestCounterFilterSet(SearchFilterSet):
     class Meta:
         model = IngestCounter
         fields = ["name"]
+
+
+class IngestStatusFilterSet(SearchFilterSet):
+    search_fields = ["client_id", "site"]
+
+    class Meta:
+        model = IngestStatus
+        fields = ["shedding", "site"]

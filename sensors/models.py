@@ -172,6 +172,31 @@ class IngestCounter(models.Model):
         return f"{self.name} = {self.value}"
 
 
+class IngestStatus(models.Model):
+    """One row per ingest process: is it keeping up, or shedding load (``sensors.ingest.shedding``)?
+
+    Written by the process on every change and as a heartbeat; the alarm console and the admin show it,
+    so operators know when live positions are thinned out (readings and alarms never are)."""
+
+    client_id = models.CharField(max_length=200, unique=True, help_text="MQTT client id of the ingest process.")
+    site = models.CharField(max_length=64, blank=True, help_text="Site filter of the process ('+' for all).")
+    shedding = models.BooleanField(default=False)
+    shedding_since = models.DateTimeField(null=True, blank=True)
+    keep_one_in = models.PositiveIntegerField(default=1, help_text="Tag sightings kept: one in this many.")
+    lag_s = models.FloatField(default=0.0, help_text="How far behind the gateways ingest is, seconds.")
+    backlog = models.PositiveIntegerField(default=0, help_text="Messages waiting in the process's inbox.")
+    sightings_shed = models.BigIntegerField(default=0, help_text="Tag sightings shed in the current or last episode.")
+    detail = models.CharField(max_length=300, blank=True)
+    heartbeat_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["client_id"]
+        verbose_name_plural = "ingest statuses"
+
+    def __str__(self):
+        return f"{self.client_id}: {'shedding load' if self.shedding else 'keeping up'}"
+
+
 class BatchReceipt(models.Model):
     """One row per gateway batch processed, committed with its data: the unique key makes a redelivered
     batch a no-op, however many ingest processes share the subscription. Pruned after a few days."""

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from hospital.facility.api.serializers import NestedFloorSerializer, NestedRoomSerializer
 
 from ..choices import GatewayStatus
-from ..models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
+from ..models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, IngestStatus, Reading, Sensor
 
 
 @extend_schema_field({"type": "string", "description": "Connection status: one of "
@@ -78,3 +78,10 @@ class IngestCounterSerializer(serializers.ModelSerializer):
     class Meta:
         model = IngestCounter
         fields = ["id", "name", "value", "updated_at"]
+
+
+class IngestStatusSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = IngestStatus
+        fields = ["id", "client_id", "site", "shedding", "shedding_since", "keep_one_in", "lag_s", "backlog",
+                  "sightings_shed", "detail", "heartbeat_at"]

@@ -4,7 +4,7 @@ from hospital.api.pagination import TimeCursorPagination
 from hospital.api.viewsets import ReadOnlyModelViewSet
 
 from .. import filtersets
-from ..models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading, Sensor
+from ..models import DeadLetter, DiscoveredDevice, Gateway, IngestCounter, IngestStatus, Reading, Sensor
 from . import serializers
 
 
@@ -50,3 +50,11 @@ class IngestCounterViewSet(ReadOnlyModelViewSet):
     queryset = IngestCounter.objects.all()
     serializer_class = serializers.IngestCounterSerializer
     filterset_class = filtersets.IngestCounterFilterSet
+
+
+class IngestStatusViewSet(ReadOnlyModelViewSet):
+    """One row per ingest process: keeping up, or shedding load (tag sightings only)."""
+
+    queryset = IngestStatus.objects.all()
+    serializer_class = serializers.IngestStatusSerializer
+    filterset_class = filtersets.IngestStatusFilterSet

@@ -5,7 +5,8 @@ without ``environment.view_alarm``; then the consumer joins its group (``alarms`
 ``alarms.site.<id>``) BEFORE reading the snapshot, so no delta can fall between the two; clients
 ignore a delta older than what they have (``version``). Messages (prefixed types):
 ``alarms.snapshot`` (on connect and on request), ``alarms.delta`` (alarms, events, floods that
-changed), ``alarms.action`` (an operator action recorded or applied), ``alarms.pong``.
+changed), ``alarms.action`` (an operator action recorded or applied), ``alarms.service`` (ingest started
+or stopped shedding load), ``alarms.pong``.
 """
 
 from __future__ import annotations
@@ -53,4 +54,7 @@ class AlarmConsoleConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def alarms_action(self, event):
+        await self.send_json(event)
+
+    async def alarms_service(self, event):
         await self.send_json(event)

@@ -154,7 +154,9 @@ def snapshot(site_id: int | None = None) -> dict:
 
 
 def service_health() -> dict:
-    """Is an alarm service alive? (Silence of the alarm service itself must be visible.)"""
+    """Is an alarm service alive? Is ingest shedding load? (Both must be visible to operators.)"""
+    from sensors.ingest.status import ingest_health
+
     from .models import AlarmPartition
 
     now = timezone.now()
@@ -166,6 +168,7 @@ def service_health() -> dict:
         "partitions": [
             {"name": p["name"], "heartbeat_at": iso(p["heartbeat_at"]), "owner": p["owner"]} for p in parts
         ],
+        "ingest": ingest_health(now),
     }
 
 

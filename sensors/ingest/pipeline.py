@@ -27,6 +27,7 @@ from sensors.protocol import Batch, ProtocolError, SequenceTracker, decode_batch
 from .consumer import Message
 from .discovered import DiscoveredBuffer
 from .registry import KnownGateway, KnownSensor, Registry
+from .shedding import LoadShedder, chunk_lag
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ QUANTITIES = frozenset(Quantity.values)
 TOKEN_KEYS = ("measurement_sequence", "packet_id", "encryption_counter")
 DEAD_LETTER_PAYLOAD_BYTES = 65536
 DEAD_LETTERS_PER_MINUTE = 20  # per (gateway, reason); beyond that only the counter grows
+# Memory bounds (docs/deploy.md, "Overload"): gateway ids of rejected input come from the topic, so a
+# flood of made-up ids must not grow the budget table; the decode cache holds ~1.1 kB an entry.
+DEAD_LETTER_BUDGET_KEYS = 10_000
+DECODE_CACHE_ENTRIES = 50_000  # 2.5 x the design's 20,000 tags
 
 
 @dataclass(slots=True)
@@ -112,8 +117,10 @@ class IngestPipeline:
         *,
         on_sightings: Callable[[Sightings], None] | None = None,
         on_readings: Callable[[list[ReadingIn]], None] | None = None,
+        shedder: LoadShedder | None = None,
     ):
         self.registry = registry or Registry()
+        self.shedder = shedder or LoadShedder()
         self.on_sightings = on_sightings
         self.on_readings = on_readings
         self.tracker = SequenceTracker()
@@ -140,6 +147,7 @@ class IngestPipeline:
         work = ChunkWork()
         for message in messages:
             self._classify(message, work)
+        self.shedder.observe(chunk_lag(time.time(), (m.received for m in messages), (b.sent for _, b in work.batches)))
         sightings = Sightings()
         with transaction.atomic():
             claimed = self._claim(work)
@@ -157,7 +165,14 @@ class IngestPipeline:
         work.counters[counter] += 1
         key = (gateway_id, counter)
         minute = int(time.time() // 60)
-        used_minute, used = self.dead_letter_budget.get(key, (minute, 0))
+        budget = self.dead_letter_budget
+        if key not in budget and len(budget) >= DEAD_LETTER_BUDGET_KEYS:
+            for old in [k for k, (m, _) in budget.items() if m != minute]:
+                del budget[old]
+            if len(budget) >= DEAD_LETTER_BUDGET_KEYS:
+                work.counters["dead_letters.dropped"] += 1  # counted; too many distinct sources this minute
+                return
+        used_minute, used = budget.get(key, (minute, 0))
         if used_minute != minute:
             used = 0
         if used < DEAD_LETTERS_PER_MINUTE:
@@ -241,7 +256,7 @@ class IngestPipeline:
         key = (adv.address, tuple(adv.manufacturer_data.items()), tuple(adv.service_data.items()))
         decoded = self.decode_cache.get(key)
         if decoded is None:
-            if len(self.decode_cache) > 200_000:
+            if len(self.decode_cache) >= DECODE_CACHE_ENTRIES:
                 self.decode_cache.clear()
             decoded = self.decode_cache[key] = decode(adv.address, adv.manufacturer_data, adv.service_data)
         return decoded
@@ -253,13 +268,20 @@ class IngestPipeline:
         counters = work.counters
         add_t, add_gw, add_tag, add_rssi = (sightings.t.append, sightings.gateway_id.append, sightings.tag_pk.append,
                                             sightings.rssi.append)
+        # Overload: readings first. Tag advertisements are shed before decoding (see shedding.py).
+        shedder, now, shed = self.shedder, time.time(), 0
+        mask = shedder.mask
         for gateway, batch in claimed:
             counters["advertisements.rejected"] += len(batch.rejected)
             gateway_id = gateway.gateway_id
+            stale = shedder.stale(batch.sent, now)
             for adv in batch.advertisements:
                 sensor = sensors.get(adv.address)
                 if sensor is not None:
                     self._sensor_readings(sensor, adv, readings, counters)
+                    continue
+                if mask and (stale or (hash(adv.address) + int(adv.t)) & mask):
+                    shed += 1
                     continue
                 decoded = self._decode_cached(adv)
                 if decoded.errors:
@@ -273,6 +295,9 @@ class IngestPipeline:
                 elif decoded.formats:
                     self.discovered.add(decoded, adv, gateway_id)
         counters["sightings"] += len(sightings)
+        if shed:
+            counters["sightings.shed"] += shed
+            shedder.count_shed(shed)
         return readings
 
     def _sensor_readings(self, sensor: KnownSensor, adv, readings: list[ReadingIn], counters: Counter) -> None:

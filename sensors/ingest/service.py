@@ -21,6 +21,8 @@ from sensors.protocol import subscription
 
 from .consumer import ChunkedConsumer
 from .pipeline import IngestPipeline
+from .shedding import throttled
+from .status import StatusReporter
 
 log = logging.getLogger(__name__)
 
@@ -71,19 +73,22 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
     from sensors.environment.worker import attach
 
     endpoint = endpoint_from_settings(mqtt_url)
+    client_id = client_id or default_client_id(site)
     locator = LiveLocator()
     pipeline = pipeline or IngestPipeline(on_sightings=locator.add)
+    shedder = pipeline.shedder  # overload: tag sightings are shed, readings and alarms never (shedding.py)
+    status = StatusReporter(shedder, client_id, site, backlog=lambda: consumer.inbox.qsize())
     # Alarm evaluation runs inside ingest: readings and alarm state commit in the same transaction.
-    tasks = [Periodic(1, locator.tick), Periodic(10, pipeline.flush_discovered), Periodic(60, locator.check_missing),
-             Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts), *attach(pipeline, site=site),
-             *extra_idle]
+    tasks = [Periodic(1, throttled(locator.tick, shedder, 2.0)), Periodic(10, pipeline.flush_discovered),
+             Periodic(60, locator.check_missing), Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts),
+             Periodic(1, shedder.observe_idle), Periodic(1, status), *attach(pipeline, site=site), *extra_idle]
 
     def on_idle():
         for task in tasks:
             task()
 
     consumer = ChunkedConsumer(
-        endpoint, client_id or default_client_id(site), subscriptions(endpoint, site), pipeline.handle,
+        endpoint, client_id, subscriptions(endpoint, site), pipeline.handle,
         on_idle=on_idle,
     )
     return consumer, pipeline

@@ -9,6 +9,8 @@
   const floodBox = document.getElementById("flood");
   const floodText = document.getElementById("flood-text");
   const service = document.getElementById("service");
+  const shedding = document.getElementById("shedding");
+  const sheddingText = document.getElementById("shedding-text");
   const pending = document.getElementById("pending");
   const hiddenBox = document.getElementById("hidden-box");
   const hiddenRows = document.getElementById("hidden-rows");
@@ -97,6 +99,18 @@
     floodText.textContent = open.map((f) => f.headline).join(" · ");
   }
 
+  // Service health: the alarm service's heartbeat, and whether ingest sheds load (tag sightings only).
+  function showService(svc) {
+    if (!svc) return;
+    service.hidden = !!svc.running;
+    const ingest = svc.ingest || {};
+    shedding.hidden = !ingest.shedding;
+    sheddingText.textContent = ingest.shedding
+      ? "since " + (ingest.since || "").slice(11, 16) + " UTC: keeping 1 in " + ingest.keep_one_in +
+        " tag sightings, " + Number(ingest.lag_s || 0).toFixed(1) + " s behind."
+      : "";
+  }
+
   function apply(a) {
     const old = alarms.get(a.id);
     if (!old || (a.version || 0) >= (old.version || 0)) alarms.set(a.id, a);
@@ -112,10 +126,12 @@
       if (msg.type === "alarms.snapshot") {
         alarms.clear(); floods.clear();
         msg.alarms.forEach(apply); msg.floods.forEach((f) => floods.set(f.id, f));
-        service.hidden = msg.service && msg.service.running;
+        showService(msg.service);
       } else if (msg.type === "alarms.delta") {
         msg.alarms.forEach(apply); msg.floods.forEach((f) => floods.set(f.id, f));
         if (msg.alarms.length) pending.textContent = "";
+      } else if (msg.type === "alarms.service") {
+        showService(msg.service);
       } else if (msg.type === "alarms.action") {
         const a = msg.action;
         pending.textContent = a.kind + " by " + (a.user || "system") + ": " + a.status + (a.result ? " (" + a.result + ")" : "");
