@@ -132,6 +132,8 @@ if MQTT_EMBEDDED:
     MQTT_URL = f"mqtt://hospital@127.0.0.1:{EMBEDDED_MQTT_PORT}"
 MQTT_TOPIC_ROOT = os.environ.get("MQTT_TOPIC_ROOT", "hospital")
 MQTT_SHARE_GROUP = os.environ.get("MQTT_SHARE_GROUP", "ingest")
+# Resend requests per sequence gap before the missing batches stay counted as lost; 0 turns them off.
+INGEST_RESEND_ATTEMPTS = int(os.environ.get("INGEST_RESEND_ATTEMPTS", "3"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -16,14 +16,14 @@ from .models import (
 class GatewayAdmin(admin.ModelAdmin):
     list_display = (
         "gateway_id", "floor", "room", "status", "enabled", "last_seen_at", "batches_received", "batches_lost",
-        "batches_duplicated", "advertisements_rejected",
+        "batches_recovered", "batches_duplicated", "advertisements_rejected",
     )
     list_filter = ("status", "enabled", "site", "floor")
     search_fields = ("gateway_id", "room__number", "room__name")
     list_select_related = ("floor__building", "room")
     readonly_fields = (
         "created_at", "updated_at", "last_seen_at", "boot_id", "last_seq", "batches_received", "batches_duplicated",
-        "batches_lost", "advertisements_received", "advertisements_rejected",
+        "batches_lost", "batches_recovered", "advertisements_received", "advertisements_rejected",
     )
 
 

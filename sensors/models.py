@@ -36,7 +36,13 @@ class Gateway(TimeStamped):
     last_seq = models.BigIntegerField(null=True, blank=True, editable=False)
     batches_received = models.BigIntegerField(default=0, editable=False)
     batches_duplicated = models.BigIntegerField(default=0, editable=False)
-    batches_lost = models.BigIntegerField(default=0, editable=False, help_text="Counted from sequence gaps.")
+    batches_lost = models.BigIntegerField(
+        default=0, editable=False,
+        help_text="Counted from sequence gaps, net of batches that arrived later (also on a resend request).",
+    )
+    batches_recovered = models.BigIntegerField(
+        default=0, editable=False, help_text="Lost batches the gateway sent again when ingest asked (resends).",
+    )
     advertisements_received = models.BigIntegerField(default=0, editable=False)
     advertisements_rejected = models.BigIntegerField(default=0, editable=False)
 

@@ -7,6 +7,8 @@ The human-readable specification is docs/protocol.md; this module is its referen
 - ``hospital/<site>/gw/<gateway_id>/status``: retained JSON status; the MQTT last will is the same
   JSON with ``"state": "offline"``.
 - ``hospital/<site>/gw/<gateway_id>/config``: retained, server to gateway: filters, batch interval.
+- ``hospital/<site>/gw/<gateway_id>/resend``: server to gateway, not retained: "publish these batches of
+  this boot again" after ingest found a sequence gap (protocol §7a).
 
 Batch payload (v1), one advertisement per positional array (smaller and about 25 % faster to parse
 with orjson than one object per advertisement)::
@@ -53,6 +55,10 @@ __all__ = [
     "GatewayConfig",
     "SeqResult",
     "SequenceTracker",
+    "ResendRequest",
+    "encode_resend",
+    "decode_resend",
+    "seq_ranges",
     "topic_for",
     "parse_topic",
     "subscription",
@@ -66,7 +72,7 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 TOPIC_ROOT = "hospital"
-KINDS = ("adv", "status", "config")
+KINDS = ("adv", "status", "config", "resend")
 
 MAX_PAYLOAD_BYTES = 1_048_576  # a batch of 5000 full advertisements is about 600 kB
 MAX_ADVERTISEMENTS = 5000
@@ -76,6 +82,8 @@ MAX_OFFSET_MS = 3_600_000  # an advertisement is at most one hour after the batc
 MAX_ID_LENGTH = 64
 RSSI_MIN, RSSI_MAX = -127, 20
 MAX_SEQ = 2**63 - 1
+MAX_RESEND_RANGES = 32  # ranges per resend request
+MAX_RESEND_BATCHES = 4096  # batches per resend request (all ranges together)
 
 _SIG_BASE = "-0000-1000-8000-00805f9b34fb"
 _ID_CHARS = frozenset(string.ascii_letters + string.digits + "-_.")
@@ -503,6 +511,104 @@ def decode_status(payload: bytes | str, topic_gateway_id: str | None = None) -> 
     return Status(state, gw, boot, None if ts is None else float(ts), software, info)
 
 
+# --------------------------------------------------------------------------------------------- resend
+
+
+class ResendRequest(NamedTuple):
+    """Server to gateway: publish again the batches ``ranges`` (inclusive (first, last) seq pairs) of
+    ``boot``. ``req`` is an optional request id for logs; ``ts`` when the server sent it."""
+
+    gateway_id: str
+    boot: str
+    ranges: tuple[tuple[int, int], ...]
+    req: str | None = None
+    ts: float | None = None
+
+    @property
+    def batches(self) -> int:
+        return sum(last - first + 1 for first, last in self.ranges)
+
+
+def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted seqs -> inclusive (first, last) runs: [3, 4, 5, 9] -> [(3, 5), (9, 9)]."""
+    out: list[tuple[int, int]] = []
+    for s in sorted(set(seqs)):
+        if out and s == out[-1][1] + 1:
+            out[-1] = (out[-1][0], s)
+        else:
+            out.append((s, s))
+    return out
+
+
+def _check_ranges(ranges: object) -> tuple[tuple[int, int], ...]:
+    if type(ranges) not in (list, tuple) or not 1 <= len(ranges) <= MAX_RESEND_RANGES:
+        raise ProtocolError(f"resend 'ranges' must be an array of 1..{MAX_RESEND_RANGES} [first, last] pairs")
+    out = []
+    total = 0
+    for r in ranges:
+        if type(r) not in (list, tuple) or len(r) != 2 or any(type(x) is not int for x in r):
+            raise ProtocolError(f"resend range {_show(r)} is not a [first, last] pair of integers")
+        first, last = r
+        if not 0 <= first <= last <= MAX_SEQ:
+            raise ProtocolError(f"resend range [{first}, {last}] must have 0 <= first <= last <= 2**63-1")
+        total += last - first + 1
+        if total > MAX_RESEND_BATCHES:
+            raise ProtocolError(f"resend request asks for more than {MAX_RESEND_BATCHES} batches")
+        out.append((first, last))
+    return tuple(out)
+
+
+def encode_resend(
+    gateway_id: str, boot: str, ranges: Iterable[tuple[int, int]], *, req: str | None = None,
+    ts: float | None = None,
+) -> bytes:
+    """A resend request for ``.../resend``; validates like ``decode_resend`` so a server bug shows here."""
+    _check_id("gateway id", gateway_id)
+    if not isinstance(boot, str) or not 1 <= len(boot) <= MAX_ID_LENGTH:
+        raise ProtocolError(f"boot must be a string of 1..{MAX_ID_LENGTH} characters")
+    body: dict[str, object] = {
+        "v": PROTOCOL_VERSION,
+        "gw": gateway_id,
+        "boot": boot,
+        "ranges": [list(r) for r in _check_ranges(list(ranges))],
+        "ts": time.time() if ts is None else ts,
+    }
+    if req is not None:
+        body["req"] = req
+    return orjson.dumps(body)
+
+
+def decode_resend(payload: bytes | str, topic_gateway_id: str) -> ResendRequest:
+    """Validate a resend request received on ``.../gw/<topic_gateway_id>/resend`` (ProtocolError)."""
+    if isinstance(payload, memoryview):
+        payload = payload.tobytes()
+    if not isinstance(payload, bytes | bytearray | str):
+        raise ProtocolError(f"resend payload must be bytes, not {type(payload).__name__}")
+    if len(payload) > 65536:
+        raise ProtocolError("resend payload larger than 64 KiB")
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as e:
+        raise ProtocolError(f"resend request is not JSON: {e}") from None
+    if type(obj) is not dict:
+        raise ProtocolError("resend request must be a JSON object")
+    v = obj.get("v")
+    if v != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported resend version {_show(v)} (this code speaks {PROTOCOL_VERSION})")
+    gw = obj.get("gw")
+    if gw != topic_gateway_id:
+        raise ProtocolError(f"gateway id mismatch: topic says {_show(topic_gateway_id)}, request says {_show(gw)}")
+    boot = obj.get("boot")
+    if type(boot) is not str or not 1 <= len(boot) <= MAX_ID_LENGTH:
+        raise ProtocolError(f"resend 'boot' must be a string of 1..{MAX_ID_LENGTH} characters, got {_show(boot)}")
+    req, ts = obj.get("req"), obj.get("ts")
+    if req is not None and (type(req) is not str or len(req) > MAX_ID_LENGTH):
+        raise ProtocolError(f"resend 'req' must be a string of at most {MAX_ID_LENGTH} characters")
+    if ts is not None and (type(ts) not in (int, float) or not math.isfinite(ts)):
+        raise ProtocolError("resend 'ts' must be a number")
+    return ResendRequest(gw, boot, _check_ranges(obj.get("ranges")), req, None if ts is None else float(ts))
+
+
 # --------------------------------------------------------------------------------------------- config
 
 
@@ -785,6 +891,17 @@ class SequenceTracker:
         self.duplicates += 1
         self._count(gateway, "duplicates")
         return SeqResult("duplicate")
+
+    def missing_in(self, gateway: str, boot: str, first: int, last: int) -> list[int] | None:
+        """The seqs first..last of this boot still counted missing (sorted); None if the boot is not
+        (or no longer) tracked. Only these can still be delivered ("late"): the rest are duplicates."""
+        boots = self._gw.get(gateway)
+        st = boots.get(boot) if boots is not None else None
+        if st is None:
+            return None
+        if last - first < len(st.missing):
+            return [s for s in range(first, last + 1) if s in st.missing]
+        return sorted(s for s in st.missing if first <= s <= last)
 
     def stats(self) -> dict[str, int]:
         return {

@@ -36,6 +36,7 @@ from .batcher import Batcher, to_wall
 from .config import Settings
 from .publisher import Publisher
 from .queue import DiskQueue
+from .resend import ResendHandler
 from .scanner import Scanner, ScannerUnavailable, heard_from_bleak
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class Agent:
             settings.state_dir / "queue.sqlite3",
             max_bytes=settings.queue_max_bytes,
             max_batches=settings.queue_max_batches,
+            retain_s=settings.retain_s,
+            retain_max_bytes=settings.retain_max_bytes,
         )
         self._config_cache = settings.state_dir / "server-config.json"
         self.local_config = settings.initial
@@ -79,11 +82,20 @@ class Agent:
             software=SOFTWARE,
             status_info=self.status_info,
             on_config=self.on_config_message,
+            on_resend=self.on_resend_message if self.queue.retaining else None,
             max_inflight=settings.max_inflight,
             drain_rate=settings.drain_rate,
             keepalive_s=settings.keepalive_s,
             reconnect_min_s=settings.reconnect_min_s,
             reconnect_max_s=settings.reconnect_max_s,
+        )
+        self.resends = ResendHandler(
+            lambda gw, boot, first, last: [
+                (r.seq, r.payload if r.acked is not None else None) for r in self.queue.held(boot, first, last)
+            ],
+            lambda gw: (self.boot, self.seq) if gw == settings.gateway_id else None,
+            lambda gw, batches: self.publisher.resend([payload for _, payload in batches]),
+            rate=settings.resend_rate,
         )
         self.scanner = Scanner(
             self.detection_callback,
@@ -198,6 +210,10 @@ class Agent:
             self._rescan = True
         self.publisher.publish_status()
 
+    def on_resend_message(self, payload: bytes) -> None:
+        """A ``.../resend`` request from the server (paho's thread); see ``resend.ResendHandler``."""
+        self.resends.handle(self.settings.gateway_id, payload)
+
     # ---------------------------------------------------------------------------------------- status
 
     def status_info(self) -> dict[str, Any]:
@@ -208,6 +224,7 @@ class Agent:
             "queue_bytes": size,
             "dropped": dropped,
             "rejected": self.publisher.rejected if hasattr(self, "publisher") else 0,
+            "kept": self.queue.kept()[0],
             "seq": self.seq,
             "scanner": self.scanner.state if hasattr(self, "scanner") else "stopped",
             "adapter": self.settings.adapter or "default",
@@ -217,6 +234,8 @@ class Agent:
             "filtered": self.filtered,
             "invalid": self.invalid,
         }
+        if hasattr(self, "resends"):
+            info.update(self.resends.info())
         if hasattr(self, "scanner") and self.scanner.error:
             info["scanner_error"] = self.scanner.error[:200]
         if self.config_error:

@@ -45,6 +45,9 @@ _TOML_KEYS: dict[str, tuple[str, str]] = {
     "queue_max_batches": ("queue", "max_batches"),
     "drain_rate": ("queue", "drain_rate"),
     "max_inflight": ("queue", "max_inflight"),
+    "retain_s": ("queue", "retain_s"),
+    "retain_max_bytes": ("queue", "retain_max_bytes"),
+    "resend_rate": ("queue", "resend_rate"),
 }
 
 
@@ -69,6 +72,11 @@ class Settings:
     queue_max_batches: int = 100_000
     drain_rate: float = 50.0  # batches per second at most, also after an outage
     max_inflight: int = 20  # published, not yet acknowledged batches
+    # delivered batches are kept this long / within this size so the server can ask for them again
+    # (protocol §7a); 0 turns resends off
+    retain_s: float = 900.0
+    retain_max_bytes: int = 16 * 1024 * 1024
+    resend_rate: float = 2.0  # resend requests answered per second at most (a burst of 10)
     keepalive_s: int = 30
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0
@@ -88,6 +96,10 @@ class Settings:
             ("queue.max_batches", self.queue_max_batches >= 1, "at least 1"),
             ("queue.drain_rate", self.drain_rate > 0, "a positive number of batches per second"),
             ("queue.max_inflight", 1 <= self.max_inflight <= 1000, "1..1000"),
+            ("queue.retain_s", 0 <= self.retain_s <= 7 * 86400, "0..604800 seconds (0: no resends)"),
+            ("queue.retain_max_bytes", 0 <= self.retain_max_bytes <= self.queue_max_bytes,
+             "0..queue.max_bytes (0: no resends)"),
+            ("queue.resend_rate", self.resend_rate > 0, "a positive number of requests per second"),
             ("mqtt.keepalive_s", 5 <= self.keepalive_s <= 3600, "5..3600"),
             (
                 "mqtt.reconnect_min_s",
@@ -196,6 +208,9 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "queue_max_bytes": int,
     "queue_max_batches": int,
     "max_inflight": int,
+    "retain_max_bytes": int,
+    "retain_s": (int, float),
+    "resend_rate": (int, float),
     "keepalive_s": int,
     "drain_rate": (int, float),
     "reconnect_min_s": (int, float),
@@ -228,6 +243,8 @@ def build_settings(values: dict[str, Any]) -> Settings:
             kwargs[path_key] = Path(kwargs[path_key])
     for float_key in (
         "drain_rate",
+        "retain_s",
+        "resend_rate",
         "reconnect_min_s",
         "reconnect_max_s",
         "status_interval_s",

@@ -9,6 +9,10 @@ the handed-over batches and re-sends them first on reconnect (with the DUP flag)
 after a restart of the process everything still on disk is sent again with its original boot and seq.
 Duplicates are possible (QoS 1 is at-least-once) and are what the server's SequenceTracker removes.
 
+Resends. Batches the server asks for again (``resend``, from the agent's ResendHandler) wait in a bounded
+list and go out before new batches, within the same window and rate; they are already delivered and
+kept on disk, so nothing changes in the queue when they are acknowledged again.
+
 A PUBACK with an MQTT 5 failure reason (e.g. 0x87 "not authorized": the broker's ACL refuses the
 topic) will not get better by retrying: the batch is removed, counted as ``rejected`` and logged.
 
@@ -73,6 +77,7 @@ class Publisher:
         software: str,
         status_info: Callable[[], dict[str, Any]] = dict,
         on_config: Callable[[bytes], None] | None = None,
+        on_resend: Callable[[bytes], None] | None = None,
         max_inflight: int = 20,
         drain_rate: float = 50.0,
         keepalive_s: int = 30,
@@ -84,21 +89,27 @@ class Publisher:
         self.queue = queue
         self.status_info = status_info
         self.on_config = on_config
+        self.on_resend = on_resend
         self.max_inflight = max_inflight
         self.drain_rate = drain_rate
         self.keepalive_s = keepalive_s
         self.adv_topic = topic_for(site, gateway_id, "adv")
         self.status_topic = topic_for(site, gateway_id, "status")
         self.config_topic = topic_for(site, gateway_id, "config")
+        self.resend_topic = topic_for(site, gateway_id, "resend")
+        self.max_resends = 4 * 4096  # batches waiting to be published again (four full requests)
 
         self.published = 0  # batches handed to the broker (including re-sends after a restart)
         self.acked = 0
         self.rejected = 0  # refused by the broker with a failure reason code; removed, not retried
         self.connects = 0
+        self.resent = 0  # batches published again on the server's request and acknowledged
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._inflight: deque[tuple[mqtt.MQTTMessageInfo, int]] = deque()  # (paho info, queue row id)
+        # (paho info, queue row id, a resend?)
+        self._inflight: deque[tuple[mqtt.MQTTMessageInfo, int, bool]] = deque()
+        self._resends: deque[bytes] = deque()
         self._reasons: dict[int, tuple[Any, float]] = {}  # mid -> (PUBACK reason code, when)
         self._cursor = 0  # highest queue row id handed to paho
         self._connected = False
@@ -136,7 +147,7 @@ class Publisher:
         """Deliver what is queued for up to ``grace_s`` if connected, publish the offline status, disconnect.
         Whatever is not acknowledged by then stays on disk for the next start."""
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and self._connected and (len(self.queue) or self._inflight):
+        while time.monotonic() < deadline and self._connected and (len(self.queue) or self._inflight or self._resends):
             time.sleep(0.02)
         with self._lock:
             self._hold = True
@@ -167,10 +178,19 @@ class Publisher:
         """Queue one encoded batch on disk; returns the number of old batches dropped to make room.
         Batches already handed to paho are never the ones dropped."""
         with self._lock:
-            keep = {row_id for _, row_id in self._inflight}
+            keep = {row_id for _, row_id, _ in self._inflight}
         dropped = self.queue.put(boot, seq, payload, keep=keep)
         self._wake.set()
         return dropped
+
+    def resend(self, payloads: list[bytes]) -> int:
+        """Publish these already delivered batches again (the server asked); returns how many were taken
+        (the list is bounded: a flood of requests cannot fill the memory)."""
+        with self._lock:
+            room = max(0, self.max_resends - len(self._resends))
+            self._resends.extend(payloads[:room])
+        self._wake.set()
+        return min(room, len(payloads))
 
     @property
     def connected(self) -> bool:
@@ -220,6 +240,8 @@ class Publisher:
         )
         self._failures = 0
         client.subscribe(self.config_topic, qos=1)
+        if self.on_resend is not None:
+            client.subscribe(self.resend_topic, qos=1)
         self._connected = True
         self.publish_status()
         self._wake.set()
@@ -247,51 +269,66 @@ class Publisher:
         self._wake.set()
 
     def _on_message(self, client, userdata, message) -> None:
-        if message.topic != self.config_topic or self.on_config is None:
+        if message.topic == self.config_topic and self.on_config is not None:
+            handler = self.on_config
+        elif message.topic == self.resend_topic and self.on_resend is not None:
+            handler = self.on_resend
+        else:
             return
         try:
-            self.on_config(bytes(message.payload))
+            handler(bytes(message.payload))
         except Exception:
-            log.exception("applying the config from %s failed", message.topic)
+            log.exception("handling the message on %s failed", message.topic)
 
     # ------------------------------------------------------------------------------------ drain loop
 
     def _collect_acks(self) -> None:
         """Remove acknowledged batches from the disk queue (one transaction for all of them)."""
         done: list[int] = []
+        refused: list[int] = []
         with self._lock:
             if not self._inflight:
                 return
-            still: deque[tuple[mqtt.MQTTMessageInfo, int]] = deque()
-            for info, row_id in self._inflight:
+            still: deque[tuple[mqtt.MQTTMessageInfo, int, bool]] = deque()
+            for info, row_id, again in self._inflight:
                 if not info.is_published():
-                    still.append((info, row_id))
+                    still.append((info, row_id, again))
                     continue
                 reason = self._reasons.pop(info.mid, (None, 0))[0]
                 if reason is not None and getattr(reason, "is_failure", False):
                     self.rejected += 1
                     log.error(
-                        "broker refused batch (queue row %d) on %s: %s; dropped (check the ACL)",
-                        row_id,
+                        "broker refused batch (%s) on %s: %s; dropped (check the ACL)",
+                        "a resend" if again else f"queue row {row_id}",
                         self.adv_topic,
                         reason,
                     )
+                    if not again:
+                        refused.append(row_id)
+                elif again:
+                    self.resent += 1
                 else:
                     self.acked += 1
-                done.append(row_id)
+                    done.append(row_id)
             self._inflight = still
             if len(self._reasons) > 4 * self.max_inflight:  # acks of status messages nobody collects
                 cutoff = time.monotonic() - 60
                 self._reasons = {m: r for m, r in self._reasons.items() if r[1] > cutoff}
+        if refused:
+            self.queue.remove(refused)
         if done:
-            self.queue.remove(done)
+            self.queue.acknowledge(done)
 
     def _drain_loop(self) -> None:
         bucket = TokenBucket(self.drain_rate, burst=self.max_inflight)
+        next_prune = 0.0
         while not self._exit:
             self._wake.clear()
             try:
                 self._collect_acks()
+                if time.monotonic() >= next_prune:  # an idle gateway forgets old kept batches too
+                    next_prune = time.monotonic() + 10.0
+                    self.queue.prune()
                 timeout = self._send_some(bucket)
             except Exception:
                 log.exception("drain loop error; retrying in 1 s")
@@ -309,14 +346,23 @@ class Publisher:
         wait = bucket.wait_time()
         if wait > 0:
             return wait
-        rows = self.queue.peek(cursor, limit=min(room, bucket.available()))
-        if not rows:
+        budget = min(room, bucket.available())
+        with self._lock:
+            again = [self._resends.popleft() for _ in range(min(budget, len(self._resends)))]
+        for payload in again:  # asked for by the server: older data, but few and already late
+            bucket.take()
+            info = self._client.publish(self.adv_topic, payload, qos=1)
+            with self._lock:
+                self._inflight.append((info, 0, True))
+            self.published += 1
+        rows = self.queue.peek(cursor, limit=budget - len(again)) if budget > len(again) else []
+        if not rows and not again:
             return 0.5
         for row in rows:
             bucket.take()
             info = self._client.publish(self.adv_topic, row.payload, qos=1)
             with self._lock:
-                self._inflight.append((info, row.id))
+                self._inflight.append((info, row.id, False))
                 self._cursor = row.id
             self.published += 1
         return 0.0

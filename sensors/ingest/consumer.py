@@ -119,6 +119,13 @@ class ChunkedConsumer:
                 break
         return chunk
 
+    def publish(self, topic: str, payload: bytes) -> bool:
+        """Send a QoS 1 message (e.g. a resend request) if connected; False while the broker is away
+        (the caller asks again later rather than piling messages up in paho)."""
+        if not self.connected.is_set():
+            return False
+        return self.client.publish(topic, payload, qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
     def acknowledge(self, chunk: list[Message]) -> None:
         for message in chunk:
             if message.qos > 0:

@@ -118,11 +118,13 @@ class IngestPipeline:
         on_sightings: Callable[[Sightings], None] | None = None,
         on_readings: Callable[[list[ReadingIn]], None] | None = None,
         shedder: LoadShedder | None = None,
+        on_gap: Callable[[str, str, str, int, int], None] | None = None,
     ):
         self.registry = registry or Registry()
         self.shedder = shedder or LoadShedder()
         self.on_sightings = on_sightings
         self.on_readings = on_readings
+        self.on_gap = on_gap  # (gateway, site, boot, first, last missing seq): ask for a resend
         self.tracker = SequenceTracker()
         self.decode_cache: dict[tuple, object] = {}
         self.recent_tokens: dict[int, deque] = defaultdict(lambda: deque(maxlen=64))
@@ -358,6 +360,9 @@ class IngestPipeline:
             entry["batches"] += 1
             if result.status in ("gap", "reboot"):
                 entry["lost"] += result.missing
+                if result.missing and self.on_gap:
+                    self.on_gap(gateway.gateway_id, gateway.site, batch.boot, batch.seq - result.missing,
+                                batch.seq - 1)
             elif result.status == "late":
                 entry["lost"] -= 1
             entry["advs"] += len(batch.advertisements)

@@ -65,10 +65,10 @@ def acl_file(gateways: Iterable[GatewayAccount], services: Iterable[ServiceAccou
         out.append(f"user {service.username}")
         if service.role == "ingest":
             out += [f"topic read {root}/+/gw/+/adv", f"topic read {root}/+/gw/+/status",
-                    f"topic readwrite {root}/+/gw/+/config"]
+                    f"topic readwrite {root}/+/gw/+/config", f"topic write {root}/+/gw/+/resend"]
         elif service.role == "simulator":
             out += [f"topic write {root}/+/gw/+/adv", f"topic write {root}/+/gw/+/status",
-                    f"topic read {root}/+/gw/+/config"]
+                    f"topic read {root}/+/gw/+/config", f"topic read {root}/+/gw/+/resend"]
         else:
             raise ValueError(f"unknown service role {service.role!r}")
         out.append("")
@@ -77,5 +77,5 @@ def acl_file(gateways: Iterable[GatewayAccount], services: Iterable[ServiceAccou
             continue
         base = f"{root}/{gw.site}/gw/{gw.gateway_id}"
         out += [f"user {gw.gateway_id}", f"topic write {base}/adv", f"topic readwrite {base}/status",
-                f"topic read {base}/config", ""]
+                f"topic read {base}/config", f"topic read {base}/resend", ""]
     return "\n".join(out)
