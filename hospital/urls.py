@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import views
+from .twofactor import views as twofactor_views
 
 admin.site.site_header = "Hospital tracking administration"
 admin.site.site_title = "Hospital tracking"
@@ -13,7 +14,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("floors/<int:floor_id>/plan.svg", views.floor_plan_svg, name="floor-plan-svg"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", twofactor_views.LoginView.as_view(), name="login"),
+    path("accounts/two-factor/", include("hospital.twofactor.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("locator.urls")),
     path("assets/", include("hospital.assets.urls")),

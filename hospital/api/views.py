@@ -20,6 +20,8 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.throttling import SimpleRateThrottle
 
+from hospital.twofactor.tokens import TokenRequestSerializer
+
 SWAGGER_UI_SETTINGS = {"deepLinking": True, "validatorUrl": None, "persistAuthorization": False}
 SWAGGER_FILES = {
     "swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "favicon-32x32.png",
@@ -46,6 +48,7 @@ class ObtainTokenView(ObtainAuthToken):
     """
 
     authentication_classes = []
+    serializer_class = TokenRequestSerializer  # refuses accounts that log in with two-factor
     throttle_classes = [TokenRequestThrottle]
     metadata_class = None  # no OPTIONS description for anonymous callers
 

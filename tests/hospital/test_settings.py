@@ -19,7 +19,7 @@ def run_manage(*args, **env):
 def test_check_deploy_is_clean_in_production_mode():
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="hospital.example.org",
+        DEBUG="0", SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="hospital.example.org", ADMIN_2FA_REQUIRED="1",
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
