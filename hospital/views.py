@@ -8,7 +8,7 @@ when those apps are installed (their URL resolves) and the person may use them.
 """
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponse, JsonResponse
@@ -115,6 +115,7 @@ def home(request):
 
 
 @login_required
+@permission_required("facility.view_floor", raise_exception=True)  # the drawing is part of the floor
 def floor_plan_svg(request, floor_id: int):
     floor = get_object_or_404(Floor, pk=floor_id)
     path = (settings.FLOORPLAN_DIR / floor.plan_svg).resolve()

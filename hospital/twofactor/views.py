@@ -62,6 +62,8 @@ class CodeView(FormView):
         self.state = pending.get(request)
         self.user = pending.user_of(self.state) if self.state else None
         if self.user is None:
+            if request.user.is_authenticated:  # nothing half done: already logged in
+                return redirect("home")
             messages.info(request, "Please log in again.")
             return redirect("login")
         return super().dispatch(request, *args, **kwargs)

@@ -375,6 +375,13 @@ def _check(user, kind: str) -> None:
         raise PermissionDenied(f"you may not {ActionKind(kind).label.lower()} alarms")
 
 
+def may_act(user, kind: str) -> bool:
+    """Whether ``user`` may take this action at all: views ask before reading the form, so a refusal is a
+    403 and never a form error that would hide it."""
+    perm = ACTION_PERMISSIONS.get(kind)
+    return bool(perm and user.is_authenticated and user.has_perm(perm))
+
+
 def request_action(alarm: Alarm, kind: str, user, *, text: str = "", until: datetime | None = None) -> AlarmAction:
     """Record what ``user`` does to ``alarm``. Actions the state machine applies (acknowledge, shelve,
     ...) are queued for the alarm service, which applies them within about a second."""

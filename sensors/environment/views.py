@@ -106,6 +106,10 @@ def alarm_action(request, pk: int, kind: str):
     alarm = get_object_or_404(Alarm, pk=pk)
     if kind not in ActionKind.values or kind == ActionKind.ESCALATE:
         return JsonResponse({"ok": False, "error": f"unknown action {kind!r}"}, status=404)
+    if not services.may_act(request.user, kind):  # before the form: a refusal is a 403, not a form error
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "error": "permission denied"}, status=403)
+        raise PermissionDenied
     text, until = "", None
     if kind == ActionKind.SHELVE:
         form = ShelveForm(request.POST)

@@ -66,6 +66,8 @@ class AlarmViewSet(ReadOnlyModelViewSet):
 
     def _act(self, request, kind: str):
         alarm = self.get_object()
+        if not services.may_act(request.user, kind):  # before validating: a refusal is a 403, not a 400
+            raise PermissionDenied(f"you may not {ActionKind(kind).label.lower()} alarms")
         body = serializers.ActionRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         text, until = body.validated_data["text"], None
