@@ -4,13 +4,17 @@ A stream of numbered gateway batches (each with one sensor reading) flows throug
 (persistent, the shipped throughput settings) into the real `manage.py ingest` process, while:
 
 1. crash:    ingest is killed with SIGKILL mid-stream and restarted;
-2. broker:   Mosquitto is stopped for --outage seconds and restarted on the same port (the publisher,
-             like a gateway, keeps what it could not send and sends it after reconnecting);
+2. broker:   Mosquitto is stopped for --outage seconds and restarted on the same port. The batches come
+             from the gateway agent's own disk queue, publisher and resend handler: it queues what it
+             cannot send, drains after reconnecting, and answers ingest's resend requests for batches
+             the broker accepted and then dropped (ingest's shared subscription is not restored by
+             Mosquitto until ingest resubscribes);
 3. database: the database becomes unreachable for --db-outage seconds (ingest talks to it through a
              proxy that this script cuts), then comes back.
 
 Each scenario counts batches published, stored (unique receipts), lost and duplicated readings.
 Overload (twice the design load with priorities) is not drilled here yet.
+Each also reports the batches ingest asked the gateway for again and got back (``recovered_by_resend``).
 The last line is JSON: {"lost": .., "duplicated": .., "scenarios": {...}}.
 """
 
@@ -123,17 +127,39 @@ class CuttableProxy:
         self.up = True
 
 
-def publisher(url: str):
-    from sensors.mqtt.client import connect_properties, make_client, parse_mqtt_url
+class BenchGateway:
+    """Gateway gw-f1 as the agent runs it (sensors.gateway: DiskQueue with retention, Publisher,
+    ResendHandler), fed with the drill's numbered batches instead of a radio."""
 
-    endpoint = parse_mqtt_url(url)
-    client = make_client(endpoint, f"faults-gw-{uuid.uuid4().hex[:6]}", clean_start=False)
-    client.max_queued_messages_set(0)  # keep everything while the broker is away, like a gateway's queue
-    # A session the broker keeps across the outage, so unacknowledged batches are sent again.
-    client.connect_async(endpoint.host, endpoint.port, clean_start=False,
-                         properties=connect_properties(endpoint, session_expiry_s=3600))
-    client.loop_start()
-    return client
+    def __init__(self, url: str, directory: Path, boot: str):
+        from sensors.gateway.publisher import Publisher
+        from sensors.gateway.queue import DiskQueue
+        from sensors.gateway.resend import ResendHandler
+        from sensors.mqtt.client import parse_mqtt_url
+
+        self.boot, self.next_seq = boot, 0
+        self.queue = DiskQueue(directory / f"gateway-{boot}.sqlite3", retain_s=900, retain_max_bytes=16 << 20)
+        self.resends = ResendHandler(
+            lambda gw, b, first, last: [(r.seq, r.payload if r.acked is not None else None)
+                                        for r in self.queue.held(b, first, last)],
+            lambda gw: (self.boot, self.next_seq) if gw == "gw-f1" else None,
+            lambda gw, batches: self.publisher.resend([p for _, p in batches]),
+        )
+        # Reconnects as fast as ingest does (the agent's default backoff goes up to 60 s): the worst case
+        # for batches arriving at the restarted broker before ingest has resubscribed.
+        self.publisher = Publisher(parse_mqtt_url(url), gateway_id="gw-f1", site=SITE, boot=boot, queue=self.queue,
+                                   software="faults-bench", on_resend=lambda p: self.resends.handle("gw-f1", p),
+                                   reconnect_min_s=0.5, reconnect_max_s=2.0)
+        self.publisher.start()
+
+    def send(self, seq: int, payload: bytes) -> None:
+        self.publisher.enqueue(self.boot, seq, payload)
+        self.next_seq = seq + 1
+
+    def stop(self) -> dict:
+        self.publisher.stop(5.0)
+        self.queue.close()
+        return {k: v for k, v in self.resends.info().items() if k != "resend_error"}
 
 
 def batch(seq: int, boot: str, t: float) -> bytes:
@@ -166,20 +192,28 @@ def scenario(name: str, broker: Broker, db_url: str, n: int, rate: float, fault,
     from sensors.models import Reading
 
     Reading.objects.all().delete()
+    from sensors.models import IngestCounter
+
+    IngestCounter.objects.filter(name__startswith="resend.").delete()
     boot = f"{name}-{uuid.uuid4().hex[:4]}"
+    start = log.stat().st_size
     ingest = start_ingest(broker.url, db_url, log)
-    time.sleep(3)
-    pub = publisher(broker.url)
+    deadline = time.time() + 60  # subscribed before the first batch: a gateway's first batch counts no loss
+    while time.time() < deadline and "connected to" not in log.read_bytes()[start:].decode(errors="replace"):
+        time.sleep(0.2)
+    time.sleep(1)
+    gateway = BenchGateway(broker.url, broker.dir, boot)
     t0 = time.time()
     notes = {}
     for seq in range(n):
-        pub.publish(f"hospital/{SITE}/gw/gw-f1/adv", batch(seq, boot, t0 + seq), qos=1)
+        gateway.send(seq, batch(seq, boot, t0 + seq))
         if seq == n // 3:
             ingest = fault(ingest, notes) or ingest
         time.sleep(1.0 / rate)
     deadline = time.time() + 180
     while time.time() < deadline and count(boot)[0] < n:
         time.sleep(1)
+    time.sleep(2)  # let the resend planner close its gaps and flush its counters
     receipts, readings, distinct = count(boot)
     from sensors.models import BatchReceipt
 
@@ -189,10 +223,12 @@ def scenario(name: str, broker: Broker, db_url: str, n: int, rate: float, fault,
         notes["missing_seq"] = f"{missing[0]}..{missing[-1]} ({len(missing)})"
     ingest.send_signal(signal.SIGTERM)
     ingest.wait(60)
-    pub.loop_stop()
-    pub.disconnect()
+    gateway_side = gateway.stop()
+    resend = dict(IngestCounter.objects.filter(name__startswith="resend.").values_list("name", "value"))
     result = {"published": n, "stored": receipts, "lost": n - receipts, "duplicated": readings - distinct,
-              "seconds": round(time.time() - t0, 1), **notes}
+              "seconds": round(time.time() - t0, 1),
+              "recovered_by_resend": resend.get("resend.recovered", 0),
+              "resend_requests": resend.get("resend.requests", 0), "gateway": gateway_side, **notes}
     print(f"{name}: {result}", flush=True)
     return result
 
@@ -202,6 +238,9 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=600)
     parser.add_argument("--rate", type=float, default=20.0, help="Batches per second.")
     parser.add_argument("--outage", type=float, default=60.0, help="Broker outage, seconds.")
+    parser.add_argument("--ingest-late", type=float, default=3.0,
+                        help="Broker scenario: ingest is held (SIGSTOP) this long after the broker restarts, so "
+                        "the gateway reconnects first (0: let them race).")
     parser.add_argument("--db-outage", type=float, default=30.0, help="Database outage, seconds.")
     parser.add_argument("--only", nargs="+", default=["crash", "broker", "database"], help="Scenarios to run.")
     args = parser.parse_args(argv)
@@ -245,10 +284,20 @@ def run(args) -> int:
             results["crash"] = scenario("crash", broker, db_url, args.batches, args.rate, crash, log)
 
         def broker_outage(ingest, notes):
-            broker.stop()
-            time.sleep(args.outage)
-            broker.start()
+            # In the background: the gateway keeps making batches through the outage (queued on disk).
+            def outage():
+                broker.stop()
+                time.sleep(args.outage)
+                if args.ingest_late:  # the gateway is back first: what it drains meanwhile is dropped
+                    ingest.send_signal(signal.SIGSTOP)
+                broker.start()
+                if args.ingest_late:
+                    time.sleep(args.ingest_late)
+                    ingest.send_signal(signal.SIGCONT)
+
+            threading.Thread(target=outage, daemon=True).start()
             notes["broker_down_s"] = args.outage
+            notes["ingest_late_s"] = args.ingest_late
 
         if "broker" in args.only:
             results["broker"] = scenario("broker", broker, db_url, args.batches, args.rate, broker_outage, log)
