@@ -60,7 +60,7 @@ class ResendHandler:
         self.ignored: Counter[str] = Counter()  # requests ignored, by reason
         self.last_error: str | None = None
 
-    def _ignore(self, reason: str, detail: str) -> None:
+    def ignore(self, reason: str, detail: str) -> None:
         self.ignored[reason] += 1
         self.last_error = detail[:200]
         n = self.ignored[reason]
@@ -74,30 +74,30 @@ class ResendHandler:
             return self._handle(gateway_id, payload)
         except Exception as e:  # noqa: BLE001 - a request must never take the agent down
             log.exception("resend request for %s failed", gateway_id)
-            self._ignore("error", f"{type(e).__name__}: {e}")
+            self.ignore("error", f"{type(e).__name__}: {e}")
             return 0
 
     def _handle(self, gateway_id: str, payload: bytes) -> int:
         state = self.current(gateway_id)
         if state is None:
-            self._ignore("unknown_gateway", f"not a gateway of this process: {gateway_id[:64]!r}")
+            self.ignore("unknown_gateway", f"not a gateway of this process: {gateway_id[:64]!r}")
             return 0
         try:
             request = decode_resend(payload, gateway_id)
         except ProtocolError as e:
-            self._ignore("malformed", e.reason)
+            self.ignore("malformed", e.reason)
             return 0
         bucket = self._buckets.get(gateway_id)
         if bucket is None:
             bucket = self._buckets[gateway_id] = TokenBucket(self.rate, self.burst, self.clock)
         if bucket.available() < 1:
-            self._ignore("rate_limited", f"more than {self.rate:g} requests/s (request {request.req})")
+            self.ignore("rate_limited", f"more than {self.rate:g} requests/s (request {request.req})")
             return 0
         bucket.take()
         boot, next_seq = state
         top = max(last for _, last in request.ranges)
         if request.boot == boot and top >= next_seq:
-            self._ignore(
+            self.ignore(
                 "unknown_range",
                 f"asks for up to seq {top} of boot {boot}, which has produced only {next_seq} batch(es)",
             )
@@ -119,7 +119,7 @@ class ResendHandler:
         taken = self.republish(gateway_id, again) if again else 0
         self.resent += taken
         if taken < len(again):
-            self._ignore("busy", f"publisher full: {len(again) - taken} of {len(again)} batches not resent")
+            self.ignore("busy", f"publisher full: {len(again) - taken} of {len(again)} batches not resent")
         log.info(
             "resend request %s for %s boot %s: %d batch(es) asked, %d resent, %d no longer held",
             request.req,

@@ -13,6 +13,10 @@ payload lists every gateway of the fleet (``"gateways": [...]``). If the simulat
 shutdown, only that topic turns offline: the per-gateway retained statuses stay ``online`` until the
 next run, and the server sees the outage as batches that stop arriving. A clean stop publishes
 ``offline`` for every gateway.
+
+Like real gateways, the MQTT fleet answers ingest's resend requests (protocol §7a) from a bounded ring
+of its recent batches (``resend_max_bytes``, ``resend_keep_s``), also batches it could not send while
+the broker was away, so the demo's loss counters show what a real fleet would lose.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ import logging
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from sensors.protocol import (
     MAX_ADVERTISEMENTS,
     TOPIC_ROOT,
     Advertisement,
+    ProtocolError,
     encode_batch,
     encode_status,
+    parse_topic,
     topic_for,
 )
 
@@ -54,6 +61,9 @@ class Publisher:
     # delivery ---------------------------------------------------------------------------------
     def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         raise NotImplementedError
+
+    def _remember(self, gateway_id: str, boot: str, seq: int, payload: bytes) -> None:
+        """A batch was made (sent or not); publishers that answer resend requests keep it."""
 
     # fleet ------------------------------------------------------------------------------------
     def _boot(self, gateway_id: str, t: float) -> None:
@@ -124,6 +134,7 @@ class Publisher:
             payload = encode_batch(
                 gateway_id, self.boot[gateway_id], seq, advertisements[i : i + MAX_ADVERTISEMENTS], sent=sent
             )
+            self._remember(gateway_id, self.boot[gateway_id], seq, payload)
             if self._send(topic, payload):
                 self.published += 1
             else:
@@ -208,8 +219,11 @@ class MqttPublisher(Publisher):
         fleet_id: str = "simulator",
         connect_timeout_s: float = 10.0,
         max_pending: int = 20000,
+        resend_max_bytes: int = 32 * 1024 * 1024,
+        resend_keep_s: float = 300.0,
     ):
         super().__init__(site, fleet_id=fleet_id)
+        from sensors.gateway.resend import ResendHandler
         from sensors.mqtt.client import make_client
 
         self.endpoint = endpoint
@@ -224,13 +238,21 @@ class MqttPublisher(Publisher):
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
         self._t = 0.0
+        # recent batches for resends: (gateway, boot, seq) -> (monotonic time made, payload)
+        self.resend_max_bytes, self.resend_keep_s = resend_max_bytes, resend_keep_s
+        self._ring: OrderedDict[tuple[str, str, int], tuple[float, bytes]] = OrderedDict()
+        self._ring_bytes = 0
+        self._ring_lock = threading.Lock()
+        self.resends = ResendHandler(self._held, self._current, self._republish, rate=2.0)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
             log.error("simulator: MQTT connect to %s refused: %s", self.endpoint.redacted(), reason_code)
             return
         log.info("simulator: connected to %s", self.endpoint.redacted())
+        client.subscribe(f"{TOPIC_ROOT}/{self.site}/gw/+/resend", qos=1)
         self.connected.set()
         if self.gateways:
             self.announce(self._t or time.time())
@@ -246,6 +268,51 @@ class MqttPublisher(Publisher):
     @property
     def pending(self) -> int:
         return self._handed - self._acked
+
+    # resends ----------------------------------------------------------------------------------
+    def _remember(self, gateway_id: str, boot: str, seq: int, payload: bytes) -> None:
+        now = time.monotonic()
+        with self._ring_lock:
+            self._ring[(gateway_id, boot, seq)] = (now, payload)
+            self._ring_bytes += len(payload)
+            while self._ring and (
+                self._ring_bytes > self.resend_max_bytes or next(iter(self._ring.values()))[0] < now - self.resend_keep_s
+            ):
+                _, (_, old) = self._ring.popitem(last=False)
+                self._ring_bytes -= len(old)
+
+    def _held(self, gateway_id: str, boot: str, first: int, last: int) -> list[tuple[int, bytes]]:
+        cutoff = time.monotonic() - self.resend_keep_s
+        out = []
+        with self._ring_lock:
+            for seq in range(first, last + 1):
+                kept = self._ring.get((gateway_id, boot, seq))
+                if kept is not None and kept[0] >= cutoff:
+                    out.append((seq, kept[1]))
+        return out
+
+    def _current(self, gateway_id: str) -> tuple[str, int] | None:
+        boot = self.boot.get(gateway_id)
+        return None if boot is None else (boot, self.seq[gateway_id])
+
+    def _republish(self, gateway_id: str, batches: list[tuple[int, bytes]]) -> int:
+        topic = topic_for(self.site, gateway_id, "adv")
+        taken = 0
+        for _, payload in batches:
+            if not self._send(topic, payload):
+                break
+            taken += 1
+        self.published += taken
+        return taken
+
+    def _on_message(self, client, userdata, message):
+        try:
+            topic = parse_topic(message.topic)
+        except ProtocolError as e:
+            self.resends.ignore("malformed", e.reason)
+            return
+        if topic.kind == "resend":
+            self.resends.handle(topic.gateway_id, bytes(message.payload))
 
     def _send(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         if not self.connected.is_set() or self.pending >= self.max_pending:

@@ -226,3 +226,43 @@ def test_manage_py_simulate(broker_url, tmp_path, settings):
         sub.close()
     with pytest.raises(CommandError):
         call_command("simulate", "--scenario", "bogus@1")
+
+
+def test_the_fleet_answers_resend_requests_like_real_gateways(broker_url):
+    """Also for a batch it could not send at all (the broker away): the demo's loss counters stay honest."""
+    from sensors.mqtt.client import parse_mqtt_url
+    from sensors.protocol import Advertisement, encode_resend, topic_for
+    from sensors.simulator import MqttPublisher
+
+    site = f"simtest-{secrets.token_hex(3)}"
+    sub = Subscriber(broker_url, site)
+    pub = MqttPublisher(parse_mqtt_url(broker_url, default_protocol=3), site)
+    try:
+        pub.start(["gw-s1", "gw-s2"], T0)
+        time.sleep(0.3)  # subscribed to the fleet's resend topics
+        adv = [Advertisement(T0, "C0:FF:EE:00:00:01", -60, {}, {})]
+        for i in range(3):
+            pub.publish("gw-s1", adv, T0 + i)
+        pub.connected.clear()  # as if the broker were away: batch 3 is made but dropped
+        pub.publish("gw-s1", adv, T0 + 3)
+        pub.connected.set()
+        assert pub.dropped == 1
+        ask = lambda gw, payload: sub.client.publish(topic_for(site, gw, "resend"), payload, qos=1)  # noqa: E731
+        boot = pub.boot["gw-s1"]
+        ask("gw-s1", encode_resend("gw-s1", boot, [(1, 1), (3, 3)]))
+        ask("gw-s1", b"{not json")
+        ask("gw-s1", encode_resend("gw-s1", boot, [(0, 9)]))  # seqs not made yet
+        ask("gw-s2", encode_resend("gw-s2", "old-boot", [(0, 2)]))  # nothing held
+        ask("gw-nope", encode_resend("gw-nope", boot, [(0, 0)]))  # not in this fleet
+
+        def seqs(messages):
+            return [decode_batch(p, "gw-s1").seq for t, p, _ in messages if t == topic_for(site, "gw-s1", "adv")]
+
+        sub.wait_for(lambda m: len(seqs(m)) >= 5 and sum(pub.resends.ignored.values()) >= 3)
+        assert sorted(seqs(sub.messages)) == [0, 1, 1, 2, 3]
+        assert pub.resends.resent == 2 and pub.resends.not_held == 3
+        assert dict(pub.resends.ignored) == {"malformed": 1, "unknown_range": 1, "unknown_gateway": 1}
+    finally:
+        pub.close(T0 + 5)
+        sub.clear_retained({t for t, _, _ in sub.messages if t.endswith("/status")})
+        sub.close()
