@@ -191,6 +191,9 @@ def test_a_session_that_never_gave_a_code_is_ended(make_user, client):
     api = APIClient()
     api.force_login(user)
     assert api.get("/api/assets/").status_code == 401
+    stale = type(client)()
+    stale.force_login(user)  # an Authorization header does not make an unverified session count
+    assert stale.get("/find/", HTTP_AUTHORIZATION="Basic bm9ib2R5Om5vdGhpbmc=").status_code == 302
 
 
 def test_the_admin_login_asks_for_the_code_too(make_user, client):
