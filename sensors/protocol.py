@@ -34,7 +34,7 @@ import math
 import string
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -201,6 +201,7 @@ class Batch:
     t0: float
     advertisements: list[Advertisement] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
+    skipped: int = 0  # advertisements left out by decode_batch's ``keep`` (ingest shedding load)
 
 
 _MAC_CACHE: dict[object, str] = {}
@@ -293,11 +294,14 @@ def _number(obj: dict, key: str, default: object = None) -> float:
     return float(v)
 
 
-def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id: str) -> Batch:
+def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id: str,
+                 keep: Callable[[str, float], bool] | None = None) -> Batch:
     """Decode and validate one batch received on ``hospital/<site>/gw/<topic_gateway_id>/adv``.
 
     Raises ProtocolError if the envelope is malformed (nothing in it can be trusted). Otherwise returns
     the good advertisements plus ``rejected``: (index, reason) for each bad advertisement.
+    ``keep(address, t)``, if given, is asked once the address and time are valid; advertisements it
+    refuses are only counted (``skipped``), their data is not decoded: ingest under overload.
     """
     if isinstance(payload, memoryview):
         payload = payload.tobytes()
@@ -342,6 +346,7 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
 
     good: list[Advertisement] = []
     rejected: list[Rejection] = []
+    skipped = 0
     macs = _MAC_CACHE
     for i, a in enumerate(advs):
         try:
@@ -355,6 +360,9 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
                 mac = _mac(addr)
             if type(rssi) is not int or not RSSI_MIN <= rssi <= RSSI_MAX:
                 raise _Reject(f"rssi must be an integer {RSSI_MIN}..{RSSI_MAX}, got {_show(rssi)}")
+            if keep is not None and not keep(mac, t0 + off / 1000):
+                skipped += 1
+                continue
             n = len(a)
             mfr = _data_map(a[3], "manufacturer") if n > 3 else {}
             svc = _data_map(a[4], "service") if n > 4 else {}
@@ -362,7 +370,7 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
             rejected.append(Rejection(i, str(e)))
             continue
         good.append(Advertisement(t0 + off / 1000, mac, rssi, mfr, svc))
-    return Batch(v, gw, boot, seq, sent, t0, good, rejected)
+    return Batch(v, gw, boot, seq, sent, t0, good, rejected, skipped)
 
 
 def _short_uuid(key: object) -> str:

@@ -147,8 +147,9 @@ class IngestPipeline:
     def handle(self, messages: list[Message]) -> None:
         self.registry.refresh_if_due()
         work = ChunkWork()
+        keep = self._shed_filter()
         for message in messages:
-            self._classify(message, work)
+            self._classify(message, work, keep)
         self.shedder.observe(chunk_lag(time.time(), (m.received for m in messages), (b.sent for _, b in work.batches)))
         sightings = Sightings()
         with transaction.atomic():
@@ -162,6 +163,17 @@ class IngestPipeline:
             self._bump_counters(work.counters)
         if self.on_sightings and sightings:
             self.on_sightings(sightings)
+        self.shedder.busy_until_now()
+
+    def _shed_filter(self) -> Callable[[str, float], bool] | None:
+        """While shedding: which advertisements decode_batch decodes at all (shedding.py).
+
+        Registered sensors always; a tag in one second out of 2**level, phased by its address."""
+        mask = self.shedder.mask
+        if not mask:
+            return None
+        sensors = self.registry.sensors_by_mac
+        return lambda address, t: address in sensors or not (hash(address) + int(t)) & mask
 
     def _reject(self, work: ChunkWork, message: Message, gateway_id: str, counter: str, reason: str) -> None:
         work.counters[counter] += 1
@@ -182,7 +194,7 @@ class IngestPipeline:
             work.counters["dead_letters"] += 1
         self.dead_letter_budget[key] = (minute, used + 1)
 
-    def _classify(self, message: Message, work: ChunkWork) -> None:
+    def _classify(self, message: Message, work: ChunkWork, keep=None) -> None:
         try:
             topic = parse_topic(message.topic)
         except ProtocolError as exc:
@@ -203,7 +215,7 @@ class IngestPipeline:
             return
         try:
             if topic.kind == "adv":
-                work.batches.append((gateway, decode_batch(message.payload, gateway.gateway_id)))
+                work.batches.append((gateway, decode_batch(message.payload, gateway.gateway_id, keep)))
             elif topic.kind == "status":
                 status = decode_status(message.payload, gateway.gateway_id)
                 work.statuses[gateway.gateway_id] = (status.state, status.ts or message.received)
@@ -236,7 +248,8 @@ class IngestPipeline:
                 part = keys[start:start + 1000]
                 params: list = []
                 for key in part:
-                    params += [*key, now, len(unique[key][1].advertisements)]
+                    batch = unique[key][1]
+                    params += [*key, now, len(batch.advertisements) + batch.skipped]
                 values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
                 cursor.execute(
                     f"INSERT INTO {table} (gateway_id, boot, seq, received_at, advertisements) VALUES {values} "
@@ -270,19 +283,20 @@ class IngestPipeline:
         counters = work.counters
         add_t, add_gw, add_tag, add_rssi = (sightings.t.append, sightings.gateway_id.append, sightings.tag_pk.append,
                                             sightings.rssi.append)
-        # Overload: readings first. Tag advertisements are shed before decoding (see shedding.py).
+        # Overload: readings first. Tag advertisements were sampled before decoding (decode_batch's
+        # ``keep``); those of batches too old for the locator go too (see shedding.py).
         shedder, now, shed = self.shedder, time.time(), 0
-        mask = shedder.mask
         for gateway, batch in claimed:
             counters["advertisements.rejected"] += len(batch.rejected)
             gateway_id = gateway.gateway_id
+            shed += batch.skipped
             stale = shedder.stale(batch.sent, now)
             for adv in batch.advertisements:
                 sensor = sensors.get(adv.address)
                 if sensor is not None:
                     self._sensor_readings(sensor, adv, readings, counters)
                     continue
-                if mask and (stale or (hash(adv.address) + int(adv.t)) & mask):
+                if stale:
                     shed += 1
                     continue
                 decoded = self._decode_cached(adv)
@@ -341,12 +355,14 @@ class IngestPipeline:
         for r in readings:
             t, battery = latest.get(r.sensor_pk, (0.0, None))
             latest[r.sensor_pk] = (max(t, r.t), r.value if r.quantity == "battery_pct" else battery)
-        sensors = []
-        for pk, (t, battery) in latest.items():
-            sensor = Sensor(pk=pk, last_seen_at=to_datetime(t), battery_pct=battery)
-            sensors.append(sensor)
-        Sensor.objects.bulk_update([s for s in sensors if s.battery_pct is None], ["last_seen_at"])
-        Sensor.objects.bulk_update([s for s in sensors if s.battery_pct is not None], ["last_seen_at", "battery_pct"])
+        # One pipelined statement per sensor instead of bulk_update's CASE expressions, which cost more
+        # than storing the readings (profiled under overload); in pk order, so processes never deadlock.
+        table = connection.ops.quote_name(Sensor._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET last_seen_at = %s, battery_pct = COALESCE(%s, battery_pct) WHERE id = %s",
+                [(to_datetime(t), battery, pk) for pk, (t, battery) in sorted(latest.items())],
+            )
 
     def _update_gateways(self, claimed, work: ChunkWork) -> None:
         per_gateway: dict[str, dict] = {}
@@ -365,7 +381,7 @@ class IngestPipeline:
                                 batch.seq - 1)
             elif result.status == "late":
                 entry["lost"] -= 1
-            entry["advs"] += len(batch.advertisements)
+            entry["advs"] += len(batch.advertisements) + batch.skipped
             entry["rejected"] += len(batch.rejected)
             if result.status in ("first", "new", "gap", "reboot"):
                 entry["boot"], entry["seq"] = batch.boot, batch.seq

@@ -113,6 +113,10 @@ class LoadShedder:
         else:
             self._over_since = self._calm_since = None
 
+    def busy_until_now(self) -> None:
+        """A chunk was just processed: the time it took is not idle time."""
+        self._last_observed = self.clock()
+
     def observe_idle(self) -> None:
         """Called periodically: no chunk for a while means nothing is waiting (lag 0)."""
         if self.clock() - self._last_observed >= self.config.idle_after_s:

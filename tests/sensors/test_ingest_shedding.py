@@ -93,6 +93,34 @@ def test_no_chunks_at_all_counts_as_calm():
     assert not shedder.shedding
 
 
+def test_a_chunk_that_takes_long_is_not_idle_time():
+    clock = Clock()
+    shedder = LoadShedder(clock=clock)
+    for _ in range(6):  # chunks of 1.5 s each, all of them late
+        shedder.observe(5.0)
+        clock.t += 1.5
+        shedder.busy_until_now()
+        shedder.observe_idle()
+    assert shedder.shedding and shedder.lag_s == 5.0
+
+
+def test_decode_batch_leaves_refused_advertisements_undecoded_but_counted():
+    from sensors.protocol import decode_batch
+
+    now = time.time()
+    payload = encode_batch("gw-a", "b", 1, [
+        Advertisement(now, "AA:00:00:00:00:01", -60, {0x004C: ibeacon_payload(1, 1)}, {}),
+        Advertisement(now, "AA:00:00:00:00:02", -60, {0x004C: ibeacon_payload(1, 2)}, {}),
+        Advertisement(now, RUUVI_MAC, -70, {0x0499: RUUVI_V5_VALID}, {}),
+    ])
+    asked = []
+    batch = decode_batch(payload, "gw-a", keep=lambda a, t: asked.append((a, t)) or a == RUUVI_MAC)
+    assert [a.address for a in batch.advertisements] == [RUUVI_MAC] and batch.skipped == 2
+    assert [a for a, _ in asked] == ["AA:00:00:00:00:01", "AA:00:00:00:00:02", RUUVI_MAC]
+    assert asked[0][1] == pytest.approx(now, abs=0.002)
+    assert decode_batch(payload, "gw-a").skipped == 0
+
+
 def test_thresholds_that_would_flap_are_refused():
     with pytest.raises(ValueError, match="exit_lag_s"):
         ShedConfig(enter_lag_s=2.0, exit_lag_s=2.0)
@@ -184,6 +212,10 @@ def test_an_overloaded_pipeline_sheds_tag_sightings_but_stores_every_reading(man
     c = counters()
     assert c["sightings.shed"] == 8 * TAGS - len(sightings) == pipeline.shedder.shed_episode
     assert c["readings.stored"] == Reading.objects.count()
+    from sensors.models import Gateway
+
+    # Shed advertisements were received all the same: the gateway's counters say so.
+    assert Gateway.objects.get(gateway_id="gw-a").advertisements_received == 2 * 8 * (TAGS + 1)
 
 
 @pytest.mark.django_db
