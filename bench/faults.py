@@ -13,8 +13,11 @@ A stream of numbered gateway batches (each with one sensor reading) flows throug
              proxy that this script cuts), then comes back.
 
 Each scenario counts batches published, stored (unique receipts), lost and duplicated readings.
-Overload (twice the design load with priorities) is not drilled here yet.
 Each also reports the batches ingest asked the gateway for again and got back (``recovered_by_resend``).
+
+4. overload: twice the design load for 60 s with tags and fridges (bench/_overload.py): readings
+             lost (must be 0), tag sightings shed (not loss), peak RSS, when the "shedding load"
+             status was raised and cleared, how late an alarm raised during the overload was.
 The last line is JSON: {"lost": .., "duplicated": .., "scenarios": {...}}.
 """
 
@@ -242,7 +245,12 @@ def main(argv=None) -> int:
                         help="Broker scenario: ingest is held (SIGSTOP) this long after the broker restarts, so "
                         "the gateway reconnects first (0: let them race).")
     parser.add_argument("--db-outage", type=float, default=30.0, help="Database outage, seconds.")
-    parser.add_argument("--only", nargs="+", default=["crash", "broker", "database"], help="Scenarios to run.")
+    parser.add_argument("--only", nargs="+", default=["crash", "broker", "database", "overload"],
+                        help="Scenarios to run.")
+    parser.add_argument("--overload-tags", type=int, default=20_000, help="Tags of the overload drill.")
+    parser.add_argument("--overload-load", type=float, default=2.0, help="Multiple of the design load.")
+    parser.add_argument("--overload-seconds", type=float, default=60.0, help="Length of the overload.")
+    parser.add_argument("--publishers", type=int, default=2, help="Publisher processes of the overload drill.")
     args = parser.parse_args(argv)
     teardown = django_with_throwaway_database()
     try:
@@ -320,7 +328,12 @@ def run(args) -> int:
             results["database"] = scenario("database", broker, proxied, args.batches, args.rate, db_outage, log)
         else:
             results["database"] = {"skipped": "needs PostgreSQL (DATABASE_URL)"}
-        results["overload"] = {"skipped": "not drilled yet"}
+        if "overload" in args.only:
+            from _overload import run_overload
+
+            results["overload"] = run_overload(args.overload_tags, args.overload_load, args.overload_seconds,
+                                               args.publishers, log)
+            print(f"overload: { {k: v for k, v in results['overload'].items() if k != 'timeline'} }", flush=True)
     finally:
         broker.stop()
     lost = sum(r.get("lost", 0) for r in results.values())
