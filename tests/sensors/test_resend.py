@@ -295,3 +295,18 @@ def test_seqs_another_ingest_process_stored_are_not_asked_for(planned):
     clock.t += 1.0
     planner.tick()
     assert sent[0][1]["ranges"] == [[1, 1], [3, 3]]
+
+
+def test_retention_settings_are_validated_with_the_key_named(tmp_path):
+    from sensors.gateway.config import ConfigError, build_settings, read_toml
+
+    conf = tmp_path / "gateway.toml"
+    conf.write_text('gateway_id = "gw-1"\nsite = "s"\nstate_dir = "/tmp/x"\n'
+                    "[queue]\nretain_s = 60\nretain_max_bytes = 2097152\nresend_rate = 0.5\n")
+    s = build_settings(read_toml(conf))
+    assert (s.retain_s, s.retain_max_bytes, s.resend_rate) == (60.0, 2097152, 0.5)
+    for line, key in (("retain_max_bytes = 999999999", "queue.retain_max_bytes"), ("retain_s = -1", "queue.retain_s"),
+                      ("resend_rate = 0", "queue.resend_rate"), ('retain_s = "long"', "queue.retain_s")):
+        conf.write_text(f'gateway_id = "gw-1"\nsite = "s"\n[queue]\n{line}\n')
+        with pytest.raises(ConfigError, match=key):
+            build_settings(read_toml(conf))
