@@ -7,7 +7,7 @@ keeps its boot id and seq and the server's loss accounting stays exact). Rows le
 the broker acknowledged them (PUBACK), in insertion order.
 
 Bounds: ``max_batches`` rows and ``max_bytes`` of payload. A ``put`` that goes over either bound
-deletes the OLDEST rows first (the newest data is worth most to a live map) and adds them to
+deletes the batches kept for resends (below), then the OLDEST queued rows first (the newest data is worth most to a live map) and adds them to
 ``dropped``, a counter kept in the same file so it survives restarts. Rows the publisher has handed to
 the MQTT client and is waiting to see acknowledged can be passed as ``keep``: they are not dropped
 (they may well arrive), so the bound can be exceeded by at most that many rows.
@@ -17,7 +17,7 @@ time of the PUBACK) for ``retain_s`` seconds and within ``retain_max_bytes``, so
 finds a sequence gap (the broker accepted a batch and then lost it, e.g. a restart before ingest had
 resubscribed) it can ask for it again (protocol §7a) and ``held`` finds it. Kept batches are not
 counted as queued, and they give way first whenever the bounds above need room (they were delivered;
-nothing is counted as dropped for them).
+nothing is counted as dropped for them). Off unless both bounds are set (the agent sets them).
 
 Thread-safe: the agent puts from its event loop, the publisher reads and removes from its own thread.
 """
