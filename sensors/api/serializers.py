@@ -29,7 +29,7 @@ class GatewaySerializer(serializers.ModelSerializer):
         model = Gateway
         fields = ["id", "gateway_id", "site", "floor", "room", "x", "y", "z", "enabled", "status", "last_seen_at",
                   "boot_id", "last_seq", "batches_received", "batches_duplicated", "batches_lost",
-                  "advertisements_received", "advertisements_rejected"]
+                  "batches_recovered", "advertisements_received", "advertisements_rejected"]
 
 
 class NestedAssetSerializer(serializers.Serializer):

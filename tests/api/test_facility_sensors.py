@@ -112,11 +112,12 @@ def test_gateways_show_loss_counters_and_no_secrets(tracked_world, client_for):
     from sensors.models import Gateway
 
     Gateway.objects.filter(pk=tracked_world["gateway"].pk).update(
-        batches_received=100, batches_lost=3, batches_duplicated=2, mqtt_password_hash="PBKDF2$secret", status="online"
+        batches_received=100, batches_lost=3, batches_duplicated=2, batches_recovered=5,
+        mqtt_password_hash="PBKDF2$secret", status="online",
     )
     gateway = rows(client_for(roles.FACILITY_MANAGER).get("/api/gateways/?status=online"))[0]
     assert (gateway["gateway_id"], gateway["batches_received"], gateway["batches_lost"],
-            gateway["batches_duplicated"]) == ("gw-a", 100, 3, 2)
+            gateway["batches_duplicated"], gateway["batches_recovered"]) == ("gw-a", 100, 3, 2, 5)
     assert "mqtt_password_hash" not in gateway and "secret" not in str(gateway)
 
 
