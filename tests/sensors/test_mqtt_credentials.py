@@ -67,6 +67,20 @@ def test_gateway_can_publish_only_under_its_own_topic(tmp_path, gateway_factory,
         time.sleep(0.3)
         assert received == [f"hospital/{site}/gw/gw-a/adv"]
 
+        # resend requests: ingest may ask any gateway; a gateway reads only its own (and cannot ask)
+        asked = []
+        gw_a.on_message = lambda c, u, m: asked.append((m.topic, m.payload))
+        gw_a.subscribe("hospital/+/gw/+/resend", qos=1)
+        time.sleep(0.3)
+        for gateway in ("gw-a", "gw-b"):
+            ingest.publish(f"hospital/{site}/gw/{gateway}/resend", f"to {gateway}".encode(), qos=1).wait_for_publish(5)
+        gw_a.publish(f"hospital/{site}/gw/gw-a/resend", b"from the gateway", qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and not asked:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert asked == [(f"hospital/{site}/gw/gw-a/resend", b"to gw-a")]
+
         _, rc = connect(broker.port, "gw-a", "wrong-password", "gw-a-bad")
         assert rc != 0  # bad password refused
         for client in (ingest, gw_a):
