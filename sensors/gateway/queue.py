@@ -243,12 +243,12 @@ class DiskQueue:
             db.execute("BEGIN IMMEDIATE")
             try:
                 done = 0
-                for row_id in ids:
-                    rows = db.execute(
-                        "UPDATE batch SET acked = ? WHERE id = ? AND acked IS NULL RETURNING length(payload)",
-                        (now, row_id),
-                    ).fetchall()
-                    for row in rows:
+                for row_id in ids:  # no RETURNING: gateways may run SQLite older than 3.35 (Bullseye: 3.34)
+                    row = db.execute(
+                        "SELECT length(payload) FROM batch WHERE id = ? AND acked IS NULL", (row_id,)
+                    ).fetchone()
+                    if row is not None:
+                        db.execute("UPDATE batch SET acked = ? WHERE id = ?", (now, row_id))
                         done += 1
                         self._count -= 1
                         self._bytes -= int(row[0])
@@ -269,11 +269,14 @@ class DiskQueue:
     def _prune_locked(self, now: float) -> None:
         """Forget kept batches older than ``retain_s``, then the oldest beyond ``retain_max_bytes``."""
         db = self._db
-        for (length,) in db.execute(
-            "DELETE FROM batch WHERE acked < ? RETURNING length(payload)", (now - self.retain_s,)
-        ).fetchall():
-            self._kept -= 1
-            self._kept_bytes -= int(length)
+        cutoff = now - self.retain_s
+        count, size = db.execute(
+            "SELECT count(*), coalesce(sum(length(payload)), 0) FROM batch WHERE acked < ?", (cutoff,)
+        ).fetchone()
+        if count:
+            db.execute("DELETE FROM batch WHERE acked < ?", (cutoff,))
+            self._kept -= int(count)
+            self._kept_bytes -= int(size)
         if self._kept_bytes > self.retain_max_bytes:
             doomed = []
             over = self._kept_bytes - self.retain_max_bytes
