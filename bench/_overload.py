@@ -271,7 +271,9 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
         "batches_stored": receipts,
         "readings_offered": published["readings"],
         "readings_stored": distinct,
+        # Not stored when the drill gave up waiting (still queued in Mosquitto, or dropped): counted as lost.
         "lost": (published["batches"] - receipts) + (published["readings"] - distinct),
+        "drained": receipts >= published["batches"],
         "duplicated": stored - distinct,
         "sightings": counters.get("sightings", 0),
         "sightings_shed": counters.get("sightings.shed", 0),
