@@ -94,15 +94,24 @@ class AssetSerializer(serializers.ModelSerializer):
                   "udi", "home_department", "home_department_id", "installed_room", "installed_room_id", "status",
                   "status_display", "commissioned_on", "notes", "tag", "location", "distance_m", "updated_at"]
 
+    def _nested(self, cls):
+        """One instance of ``cls`` per serializer, reused for every row: building a serializer copies all its
+        fields, which per row cost more than the rest of a page (a list of 50 took ~90 ms, see
+        docs/api.md, Performance)."""
+        nested = self.__dict__.setdefault("_nested_serializers", {})
+        if cls not in nested:
+            nested[cls] = cls()
+        return nested[cls]
+
     @extend_schema_field(NestedTagSerializer(allow_null=True))
     def get_tag(self, asset):
         tag = getattr(asset, "tag", None)
-        return None if tag is None else NestedTagSerializer(tag).data
+        return None if tag is None else self._nested(NestedTagSerializer).to_representation(tag)
 
     @extend_schema_field(AssetLocationSerializer(allow_null=True))
     def get_location(self, asset):
         data = current_location(asset)
-        return None if data is None else AssetLocationSerializer(data).data
+        return None if data is None else self._nested(AssetLocationSerializer).to_representation(data)
 
     @extend_schema_field(serializers.FloatField(allow_null=True, help_text=(
         "With ?near=<room>: horizontal distance in metres from that room's centre (floor frame).")))
