@@ -17,6 +17,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -35,12 +36,90 @@ QUERIES = [
     ("bladder scanner", "3E-02"), ("ultrasound", "1W-06"), ("SEH-INF-0001", ""), ("pump", "1C-01"),
 ]
 TARGET_P95_MS = 100.0
+GUNICORN_CONF = ROOT / "deploy" / "web" / "gunicorn.conf.py"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads) so far; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (gunicorn's master and workers)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo += [c for c, parent in parents.items() if parent == p]
+    return found
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (every core, every process: others' work included)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / TICK  # minus idle and iowait
+
+
+class CpuMeter:
+    """CPU used during the load by the web server's processes, the PostgreSQL backends serving the bench
+    database (persistent connections: the same backends throughout), the load generator, and the machine."""
+
+    def __init__(self, server_pids: list[int], database: str):
+        self.server_pids, self.database = server_pids, database
+
+    def _backends(self) -> list[int]:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                           [self.database])
+            return [r[0] for r in cursor.fetchall()]
+
+    def __enter__(self):
+        self.servers = [p for s in self.server_pids for p in descendants(s)]
+        self.backends = self._backends()
+        self.start = {p: process_cpu_s(p) for p in self.servers + self.backends}
+        self.children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.machine, self.wall = machine_busy_s(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.monotonic() - self.wall
+        self.machine = machine_busy_s() - self.machine
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.client = (children.ru_utime - self.children.ru_utime) + (children.ru_stime - self.children.ru_stime)
+        self.server = sum(process_cpu_s(p) - self.start[p] for p in self.servers)
+        self.database_cpu = sum(max(0.0, process_cpu_s(p) - self.start[p]) for p in self.backends)
+
+    def per_request_ms(self, requests: int) -> dict:
+        n = max(requests, 1)
+        return {"cpu_ms_per_request": {"web": round(self.server / n * 1000, 3),
+                                       "postgres": round(self.database_cpu / n * 1000, 3),
+                                       "load_generator": round(self.client / n * 1000, 3),
+                                       "machine": round(self.machine / n * 1000, 3)},
+                "machine_busy_pct": round(100 * self.machine / (self.wall * os.cpu_count()), 1)}
 
 
 def postgres_reachable(url: str) -> bool:
@@ -207,6 +286,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=4, help="wrk threads")
     p.add_argument("--servers", type=int, default=1, help="daphne processes (requests spread over them)")
     p.add_argument("--path", default="/find/results.json", help="the search endpoint to load")
+    p.add_argument("--server", choices=("gunicorn", "daphne"), default="gunicorn")
+    p.add_argument("--workers", type=int, default=0, help="gunicorn processes (default: the shipped configuration's)")
+    p.add_argument("--threads-per-worker", type=int, default=0, help="gunicorn threads per process (default: shipped)")
     p.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
     p.add_argument("--no-wrk", action="store_true", help="use the built-in asyncio client even if wrk is installed")
     p.add_argument("--rate", type=float, action="append", default=[],
@@ -254,7 +336,17 @@ def main(argv=None) -> int:
                "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "0")}
         log_path = ROOT / "var" / "bench-api-latency-daphne.log"
         log = open(log_path, "wb")  # noqa: SIM115 - closed with the servers
-        for _ in range(args.servers):
+        if args.server == "gunicorn":  # the production topology for plain HTTP (docs/deploy.md)
+            env.pop("DB_CONN_MAX_AGE")  # the shipped configuration sets it
+            if args.workers:
+                env["WEB_WORKERS"] = str(args.workers)
+            if args.threads_per_worker:
+                env["WEB_THREADS"] = str(args.threads_per_worker)
+            servers.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF),
+                                             "--bind", f"fd://{listener.fileno()}", "--log-level", "warning",
+                                             "hospital.wsgi:application"], cwd=ROOT, env=env,
+                                            pass_fds=(listener.fileno(),), stdout=log, stderr=subprocess.STDOUT))
+        for _ in range(args.servers if args.server == "daphne" else 0):
             servers.append(subprocess.Popen([sys.executable, "-m", "daphne", "-v", "0", "--fd", str(listener.fileno()),
                                              "hospital.asgi:application"], cwd=ROOT, env=env, pass_fds=(listener.fileno(),),
                                             stdout=log, stderr=subprocess.STDOUT))
@@ -285,12 +377,15 @@ def main(argv=None) -> int:
               f"server-side search {sample['elapsed_ms']} ms")
 
         use_wrk = shutil.which("wrk") and not args.no_wrk
-        if use_wrk:
-            result = run_wrk(f"http://127.0.0.1:{port}", request_paths, cookie, args.connections, args.duration,
-                             args.threads)
-        else:
-            result = asyncio.run(_asyncio_load("127.0.0.1", port, request_paths, cookie, args.connections,
-                                               args.duration))
+        with CpuMeter([s.pid for s in servers], db_url.rsplit("/", 1)[1]) as cpu:
+            if use_wrk:
+                result = run_wrk(f"http://127.0.0.1:{port}", request_paths, cookie, args.connections, args.duration,
+                                 args.threads)
+            else:
+                result = asyncio.run(_asyncio_load("127.0.0.1", port, request_paths, cookie, args.connections,
+                                                   args.duration))
+        result.update(cpu.per_request_ms(result["requests"]))
+        print(f"CPU per request (ms): {result['cpu_ms_per_request']}; machine busy {result['machine_busy_pct']} %")
         single = asyncio.run(_asyncio_load("127.0.0.1", port, request_paths, cookie, 1, 3))
         print(f"one connection at a time: {single['rps']}/s, p50 {single['p50_ms']:.1f} ms, "
               f"p95 {single['p95_ms']:.1f} ms (service time with no queue)")

@@ -7,6 +7,9 @@ class HospitalConfig(AppConfig):
     verbose_name = "Hospital"
 
     def ready(self):
+        from . import authcache
         from .roles import sync_roles_after_migrate
+
+        authcache.connect_signals()
 
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="hospital.sync_roles")

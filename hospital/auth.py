@@ -13,6 +13,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 
+from .authcache import CachedUserMixin
+
 log = logging.getLogger("hospital.security")
 
 
@@ -45,7 +47,9 @@ def clear_failures(request, username: str | None) -> None:
     cache.delete(_keys(request, username)[0])
 
 
-class ThrottledModelBackend(ModelBackend):
+class ThrottledModelBackend(CachedUserMixin, ModelBackend):
+    """Throttled logins; the signed-in user and their permissions kept per process (``hospital.authcache``)."""
+
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None:
             username = kwargs.get(self._username_field())
