@@ -2,12 +2,18 @@
 
 The demo hospital (3 floors, 476 assets, every tagged unit placed in a room) is loaded into a throw-away
 database (PostgreSQL from DATABASE_URL; default ``postgres://postgres@127.0.0.1:5432/hospital`` as in
-CI, SQLite only with ``--sqlite``), daphne serves it as in production (DEBUG off), a logged-in nurse
-searches ("infusion pump from 3W-12", "wheelchair from 1C-01", asset numbers, ...) with rotating queries,
-and wrk (``apt-get install wrk``) or, without it, a small asyncio HTTP/1.1 keep-alive client drives the
-load. Target: p95 < 100 ms. The last line of output is JSON.
+CI, SQLite only with ``--sqlite``) and served as in production (DEBUG off): gunicorn with the shipped
+``deploy/web/gunicorn.conf.py`` for plain HTTP, Redis as the shared cache (REDIS_URL, or the local Redis
+when it answers), the topology of docs/deploy.md; ``--server daphne`` serves it as ``manage.py demo``
+does. A logged-in nurse searches ("infusion pump from 3W-12", "wheelchair from 1C-01", asset numbers,
+...) with rotating queries; ``--path /api/assets/`` asks the REST API the same with ``near``. wrk
+(``apt-get install wrk``) or, without it, a small asyncio HTTP/1.1 keep-alive client drives the load.
+Besides latency it reports the CPU per request of the web processes, of the PostgreSQL backends serving
+them, of the load generator and of the whole machine (others' work included). Target: p95 < 100 ms.
+The last line of output is JSON.
 
-    python bench/api_latency.py [--connections 50] [--duration 15] [--servers 1] [--path /find/results.json]
+    python bench/api_latency.py [--connections 50] [--duration 15] [--server gunicorn|daphne]
+                                [--path /find/results.json] [--rate R ...]
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ QUERIES = [
     ("bladder scanner", "3E-02"), ("ultrasound", "1W-06"), ("SEH-INF-0001", ""), ("pump", "1C-01"),
 ]
 TARGET_P95_MS = 100.0
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 GUNICORN_CONF = ROOT / "deploy" / "web" / "gunicorn.conf.py"
 
 
@@ -123,11 +130,15 @@ class CpuMeter:
 
 
 def postgres_reachable(url: str) -> bool:
-    import dj_database_url
+    return reachable(url)
 
-    cfg = dj_database_url.parse(url)
+
+def reachable(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
     try:
-        socket.create_connection((cfg["HOST"] or "127.0.0.1", int(cfg["PORT"] or 5432)), timeout=1).close()
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1).close()
         return True
     except OSError:
         return False
@@ -188,13 +199,20 @@ def place_equipment() -> int:
 
 
 def paths(base_path: str) -> list[str]:
+    """The rotating searches: the find page's JSON (``q``, ``from`` room number, ``available``) or, for a
+    path under ``/api/``, the asset API's (``q``, ``near`` room id, ``status``), as integrations ask."""
     from urllib.parse import urlencode
 
+    from hospital.facility.models import Room
+
+    api = base_path.startswith("/api/")
+    room_ids = dict(Room.objects.values_list("number", "id"))
     out = []
     for q, origin in QUERIES:
-        params = {"q": q, "available": "1"}
-        if origin:
-            params["from"] = origin
+        if api:
+            params = {"q": q, "status": "available", **({"near": room_ids[origin]} if origin else {})}
+        else:
+            params = {"q": q, "available": "1", **({"from": origin} if origin else {})}
         out.append(f"{base_path}?{urlencode(params)}")
     return out
 
@@ -284,9 +302,10 @@ def main(argv=None) -> int:
     p.add_argument("--connections", type=int, default=50)
     p.add_argument("--duration", type=int, default=15, help="seconds of load")
     p.add_argument("--threads", type=int, default=4, help="wrk threads")
-    p.add_argument("--servers", type=int, default=1, help="daphne processes (requests spread over them)")
+    p.add_argument("--servers", type=int, default=1, help="with --server daphne: processes (requests spread over them)")
     p.add_argument("--path", default="/find/results.json", help="the search endpoint to load")
-    p.add_argument("--server", choices=("gunicorn", "daphne"), default="gunicorn")
+    p.add_argument("--server", choices=("gunicorn", "daphne"), default="gunicorn",
+                   help="gunicorn: the production topology for plain HTTP (docs/deploy.md); daphne: as `manage.py demo`")
     p.add_argument("--workers", type=int, default=0, help="gunicorn processes (default: the shipped configuration's)")
     p.add_argument("--threads-per-worker", type=int, default=0, help="gunicorn threads per process (default: shipped)")
     p.add_argument("--sqlite", action="store_true", help="use a SQLite file instead of PostgreSQL")
@@ -314,6 +333,10 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         call_command("load_demo", verbosity=0)
         placed = place_equipment()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # as autovacuum would have by now on a live database
+                cursor.execute("ANALYZE")
+        request_paths = paths(args.path)
         print(f"demo hospital loaded on {connection.vendor} in {time.perf_counter() - t0:.1f} s; {placed} units placed")
         web = Client()
         from django.contrib.auth import get_user_model
@@ -332,9 +355,12 @@ def main(argv=None) -> int:
         port = listener.getsockname()[1]
         # DB_CONN_MAX_AGE=0: under ASGI every request runs its sync code in a thread of its own, so persistent
         # (per-thread) connections pile up until PostgreSQL refuses more clients (see docs/web.md).
-        env = {**os.environ, "DATABASE_URL": db_url, "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
+        redis_url = os.environ.get("REDIS_URL") or (LOCAL_REDIS if reachable(LOCAL_REDIS) else "")
+        if not redis_url:
+            print("no Redis: each web process keeps its own cache (not the production topology)", file=sys.stderr)
+        env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "ALLOWED_HOSTS": "127.0.0.1,localhost", "LOG_LEVEL": "WARNING",
                "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "0")}
-        log_path = ROOT / "var" / "bench-api-latency-daphne.log"
+        log_path = ROOT / "var" / "bench-api-latency-server.log"
         log = open(log_path, "wb")  # noqa: SIM115 - closed with the servers
         if args.server == "gunicorn":  # the production topology for plain HTTP (docs/deploy.md)
             env.pop("DB_CONN_MAX_AGE")  # the shipped configuration sets it
@@ -364,18 +390,21 @@ def main(argv=None) -> int:
             if any(s.poll() is not None for s in servers) or time.monotonic() > deadline:
                 raise RuntimeError("daphne did not start")
             time.sleep(0.2)
-        request_paths = paths(args.path)
 
         for _ in range(args.servers):  # warm up the processes (graph cache, connections) and check the answers
             for path in request_paths:
                 with requests.Session() as fresh:  # a new connection: possibly another process
                     fresh.get(f"http://127.0.0.1:{port}{path}", headers={"Cookie": cookie}, timeout=10).raise_for_status()
         sample = requests.get(f"http://127.0.0.1:{port}{request_paths[0]}", headers={"Cookie": cookie}).json()
-        first = sample["results"][0] if sample["results"] else {}
-        print(f"check: {sample['query']!r} from {sample['from']}: {sample['total']} units, nearest "
-              f"{first.get('number')} in {first.get('room')} ({first.get('distance_m')} m, {sample['method']}); "
-              f"server-side search {sample['elapsed_ms']} ms")
-
+        if "results" in sample and "method" in sample:
+            first = sample["results"][0] if sample["results"] else {}
+            print(f"check: {sample['query']!r} from {sample['from']}: {sample['total']} units, nearest "
+                  f"{first.get('number')} in {first.get('room')} ({first.get('distance_m')} m, {sample['method']}); "
+                  f"server-side search {sample['elapsed_ms']} ms")
+        else:
+            first = sample["results"][0] if sample["results"] else {}
+            print(f"check: {request_paths[0]}: {sample['count']} units, nearest {first.get('asset_number')} "
+                  f"({first.get('distance_m')} m)")
         use_wrk = shutil.which("wrk") and not args.no_wrk
         with CpuMeter([s.pid for s in servers], db_url.rsplit("/", 1)[1]) as cpu:
             if use_wrk:
@@ -398,13 +427,19 @@ def main(argv=None) -> int:
             print(f"open loop, {args.connections} connections sharing {rate:g} requests/s: p50 {r['p50_ms']:.1f} ms, "
                   f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, errors {r['errors']}")
         load = os.getloadavg()[0]
-        summary = {"bench": "api_latency", "path": args.path, "database": connection.vendor,
-                   "connections": args.connections, "servers": args.servers, "duration_s": args.duration,
+        if args.server == "gunicorn":
+            server = (f"gunicorn ({env.get('WEB_WORKERS') or 'shipped'} workers x "
+                      f"{env.get('WEB_THREADS') or 'shipped'} threads, {GUNICORN_CONF.relative_to(ROOT)})")
+        else:
+            server = f"{args.servers} daphne process(es)"
+        summary = {"bench": "api_latency", "path": args.path, "database": connection.vendor, "server": server,
+                   "shared_cache": "redis" if redis_url else "none",
+                   "connections": args.connections, "duration_s": args.duration,
                    "cpus": os.cpu_count(), "load_average_1m": round(load, 2), **result,
                    "single_connection_p50_ms": single["p50_ms"], "single_connection_p95_ms": single["p95_ms"],
                    "open_loop": open_loop, "target_p95_ms": TARGET_P95_MS,
                    "ok": result["p95_ms"] < TARGET_P95_MS and result["errors"] == 0}
-        print(f"closed loop, {args.connections} connections, {args.duration} s on {args.servers} daphne process(es), "
+        print(f"closed loop, {args.connections} connections, {args.duration} s on {server}, "
               f"{connection.vendor}, {result['tool']}: {result['requests']} requests ({result['rps']}/s), "
               f"errors {result['errors']}; {os.cpu_count()} CPUs, load average {load:.1f}")
         print(f"latency ms: p50 {result['p50_ms']:.1f}  p95 {result['p95_ms']:.1f}  p99 {result['p99_ms']:.1f}  "

@@ -69,14 +69,19 @@ class AssetFilterSet(SearchFilterSet):
     search_fields = ["asset_number", "serial_number", "udi", "manufacturer", "model", "asset_type__name",
                      "asset_type__code", "tag__tag_id"]
     type = AssetTypeCodeFilter(
-        field_name="asset_type__code", to_field_name="code", queryset=AssetType.objects.all(), label="Asset type code"
+        field_name="asset_type__code", to_field_name="code", queryset=AssetType.objects.all(), label="Asset type code",
+        distinct=False,
     )
     type_id = IdMultipleChoiceFilter(
-        field_name="asset_type", queryset=AssetType.objects.all(), label="Asset type id"
+        field_name="asset_type", queryset=AssetType.objects.all(), label="Asset type id", distinct=False
     )
-    category = django_filters.MultipleChoiceFilter(field_name="asset_type__category", choices=AssetCategory.choices)
-    risk_class = django_filters.MultipleChoiceFilter(field_name="asset_type__risk_class", choices=RiskClass.choices)
-    status = django_filters.MultipleChoiceFilter(choices=AssetStatus.choices)
+    # distinct=False: these follow the asset's own columns and forward keys, which never repeat a row.
+    # django-filter's default DISTINCT over the near-ordered select took PostgreSQL ~25 ms to plan.
+    category = django_filters.MultipleChoiceFilter(field_name="asset_type__category", choices=AssetCategory.choices,
+                                                   distinct=False)
+    risk_class = django_filters.MultipleChoiceFilter(field_name="asset_type__risk_class", choices=RiskClass.choices,
+                                                     distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=AssetStatus.choices, distinct=False)
     department = django_filters.ModelChoiceFilter(
         field_name="home_department", queryset=Department.objects.all(), label="Home department id"
     )
