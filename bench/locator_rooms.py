@@ -5,6 +5,8 @@ advertisements the gateways would hear; the same Engine and RoomTracker as live 
 
 1. Room accuracy: share of fixes, of tags that have been still for at least 5 s, whose room is the
    room the simulator put the tag in (target >= 97 %).
+   Rooms come from the floor-plan radio map's room evidence, as live (``--no-plan-map``: from the
+   tracked positions only).
 2. Doorway: tags standing still within 1 m of a doorway for an hour: room changes per tag-hour
    (target <= 1).
 
@@ -25,12 +27,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from locator.engine import Engine, EngineConfig, GatewayModel, RoomTracker  # noqa: E402
+from locator.engine import Engine, EngineConfig, GatewayModel, RoomTracker, plan_radio_maps  # noqa: E402
 from sensors.simulator import SimConfig, Simulator, load_world  # noqa: E402
 from sensors.simulator.movement import MovementParams  # noqa: E402
 
 T0 = 1_800_000_000.0
-MARGIN_M, DWELL_S = 1.0, 5.0  # RoomTracker defaults, as live; --margin/--dwell try others
+MARGIN_M, DWELL_S, TAU_S = 1.0, 5.0, 5.0  # RoomTracker defaults, as live; --margin/--dwell/--tau try others
+PLAN_MAP, EVIDENCE_MARGIN = True, 3.0
+CONFIG: dict = {}  # EngineConfig overrides (--config)
 
 
 def placement(world):
@@ -41,10 +45,21 @@ def placement(world):
     return model, rooms
 
 
+def build_engine(world, model) -> Engine:
+    """The engine as live ingest builds it: with the floor-plan radio maps unless ``--no-plan-map``."""
+    cfg = EngineConfig().with_(**CONFIG)
+    engine = Engine(model, cfg)
+    if PLAN_MAP:
+        engine.set_radio_maps(plan_radio_maps(model, [(r.number, r.floor, r.polygon, r.room_type == "corridor")
+                                                      for r in world.rooms.values()], cfg))
+    return engine
+
+
 def run(world, sim, seconds: int, measure, progress: str):
     model, rooms = placement(world)
-    engine = Engine(model, EngineConfig())
-    tracker = RoomTracker(rooms, margin_m=MARGIN_M, dwell_s=DWELL_S)
+    engine = build_engine(world, model)
+    tracker = RoomTracker(rooms, margin_m=MARGIN_M, dwell_s=DWELL_S, evidence_tau_s=TAU_S,
+                          evidence_margin=EVIDENCE_MARGIN)
     tag_of_mac = {t.mac: t.tag_id for t in world.tags}
     still_since: dict[str, float] = {}
     from tqdm import tqdm
@@ -65,7 +80,8 @@ def run(world, sim, seconds: int, measure, progress: str):
         fixes = engine.solve(now)
         if not len(fixes):
             continue
-        est, changes = tracker.update(list(fixes.tag_ids), fixes.floor, fixes.x, fixes.y, now)
+        est, changes = tracker.update(list(fixes.tag_ids), fixes.floor, fixes.x, fixes.y, now,
+                                      room_probs=fixes.room_probs)
         truth = sim.tag_positions()
         for tag, p in truth.items():
             if p.moving:
@@ -134,8 +150,15 @@ def main(argv=None) -> int:
     parser.add_argument("--doorway-tags", type=int, default=30)
     parser.add_argument("--margin", type=float, default=MARGIN_M, help="RoomTracker stay margin (m).")
     parser.add_argument("--dwell", type=float, default=DWELL_S, help="RoomTracker dwell before a change (s).")
+    parser.add_argument("--tau", type=float, default=TAU_S, help="RoomTracker room-evidence time constant (s).")
+    parser.add_argument("--evidence-margin", type=float, default=EVIDENCE_MARGIN,
+                        help="RoomTracker: lead (nats) another room needs over the current one.")
+    parser.add_argument("--no-plan-map", action="store_true", help="Rooms from positions only (no wall model).")
+    parser.add_argument("--config", default="{}", help='EngineConfig overrides as JSON, e.g. {"wall_loss_db": 5}')
     args = parser.parse_args(argv)
-    globals().update(MARGIN_M=args.margin, DWELL_S=args.dwell)
+    globals().update(MARGIN_M=args.margin, DWELL_S=args.dwell, TAU_S=args.tau, PLAN_MAP=not args.no_plan_map,
+                     EVIDENCE_MARGIN=args.evidence_margin)
+    CONFIG.update(json.loads(args.config))
     started = time.time()
     world = load_world(ROOT / "fixtures" / "demo", ROOT / "floorplans")
     acc = room_accuracy(world, args.seconds, args.activity)

@@ -27,6 +27,7 @@ from locator.engine import (
     Survey,
     ZoneTracker,
     build_radio_maps,
+    plan_radio_maps,
 )
 from sensors.ingest.pipeline import Sightings
 
@@ -111,8 +112,9 @@ class LiveLocator:
         self.cfg = config or EngineConfig()
         self.model = model
         self.gateway_pks = [g.pk for g in gateways]
-        self.engine = Engine(model, self.cfg, radio_maps=self._radio_maps(model))
-        self.rooms = RoomTracker([(r.pk, r.floor_id, r.shape) for r in Room.objects.all()])
+        rooms = list(Room.objects.all())
+        self.engine = Engine(model, self.cfg, radio_maps=self._radio_maps(model, rooms))
+        self.rooms = RoomTracker([(r.pk, r.floor_id, r.shape) for r in rooms])
         zones = list(Zone.objects.all())
         self.zones = ZoneTracker([(z.pk, z.floor_id, z.shape) for z in zones])
         self.last_exit: dict[tuple[int, int], float] = {}
@@ -132,18 +134,25 @@ class LiveLocator:
             self.written[loc.tag_id] = Written(loc.x, loc.y, loc.floor_id, loc.room_id, loc.fixed_at.timestamp(),
                                                loc.x, loc.y, loc.fixed_at.timestamp())
 
-    def _radio_maps(self, model: GatewayModel) -> dict | None:
-        """The commissioning survey's readings (manage.py calibrate --apply) as per-floor radio maps."""
+    def _radio_maps(self, model: GatewayModel, rooms) -> dict:
+        """Per floor: the commissioning survey's radio map (manage.py calibrate --apply) where there is
+        one, else the map predicted from the floor plan's walls (rooms of the floor drawn)."""
+        from hospital.facility.choices import RoomType
+
+        maps = plan_radio_maps(model, [(r.pk, r.floor_id, r.shape, r.room_type == RoomType.CORRIDOR) for r in rooms],
+                               self.cfg)
+        if maps:
+            log.info("positioning uses floor-plan radio maps on %d floor(s)", len(maps))
         points = list(SurveyPoint.objects.values_list("gateway__gateway_id", "floor_id", "x", "y", "z", "rssi", "t"))
         if not points:
-            return None
+            return maps
         gw, floor, x, y, z, rssi, t = (np.array(c, dtype=object) for c in zip(*points, strict=True))
         survey = Survey.from_arrays(model, model.index_of(list(gw)), rssi.astype(float),
                                     np.c_[x.astype(float), y.astype(float), z.astype(float)], floor=floor,
                                     t=t.astype(float))
-        maps = build_radio_maps(model, survey, self.cfg)
-        log.info("positioning uses survey radio maps on %d floor(s)", len(maps))
-        return maps
+        surveyed = build_radio_maps(model, survey, self.cfg)
+        log.info("positioning uses survey radio maps on %d floor(s)", len(surveyed))
+        return {**maps, **surveyed}
 
     def add(self, sightings) -> None:
         """Take a chunk's sightings (``Sightings`` columns, or any iterable of ``Sighting``)."""
@@ -235,14 +244,15 @@ class LiveLocator:
         if not len(fixes):
             return 0
         tag_ids = [int(t) for t in fixes.tag_ids.tolist()]
-        rooms, changes = self.rooms.update(tag_ids, fixes.floor, fixes.x, fixes.y, now)
-        zone_events = self.zones.update(tag_ids, fixes.floor, fixes.x, fixes.y, now)
+        rooms, changes = self.rooms.update(tag_ids, fixes.floor, fixes.x, fixes.y, now, room_probs=fixes.room_probs)
+        xs, ys = self.rooms.place_inside(rooms, fixes.x, fixes.y)
+        zone_events = self.zones.update(tag_ids, fixes.floor, xs, ys, now)
         changed_rooms = {c.tag_id for c in changes}
 
         current, history, deltas = [], [], []
         fixed_at = stamp(now)
         for i, tag in enumerate(tag_ids):
-            x, y = float(fixes.x[i]), float(fixes.y[i])
+            x, y = float(xs[i]), float(ys[i])
             floor, room = int(fixes.floor[i]), rooms[i]
             prev = self.written.get(tag)
             moved = math.inf if prev is None else math.hypot(x - prev.x, y - prev.y)

@@ -27,6 +27,7 @@ from .floors import FloorTracker
 from .gateways import GatewayModel, distance_to_rssi, rssi_to_distance
 from .rooms import RoomChange, RoomTracker, ZoneEvent, ZoneTracker
 from .tracking import Tracker
+from .walls import plan_radio_map, plan_radio_maps
 
 __all__ = [
     "CalibrationProposal",
@@ -50,5 +51,7 @@ __all__ = [
     "distance_to_rssi",
     "fit_path_loss",
     "fit_survey",
+    "plan_radio_map",
+    "plan_radio_maps",
     "rssi_to_distance",
 ]

@@ -51,6 +51,10 @@ class EngineConfig:
     fp_min_gateways: int = 3  # the map is used when at least this many heard gateways are in it
     fp_window_m: float = 8.0  # on large maps only cells this close to the multilateration fix are scored
 
+    # --- floor-plan radio map (rooms drawn, no survey: see walls.py) ----------------------------
+    wall_loss_db: float = 3.5  # per interior wall on the line to a gateway (COST 231 multi-wall: light wall 3.4 dB)
+    plan_map_resolution_m: float = 0.5  # grid of the predicted map (rooms are 3 m wide and more)
+
     # --- tracking -------------------------------------------------------------------------------
     max_speed_mps: float = 2.0  # walking speed limit; also clamps the track's velocity
     jump_slack_m: float = 0.5  # displacement allowed on top of max_speed * dt

@@ -27,6 +27,7 @@ from .config import EngineConfig
 from .floors import FloorTracker
 from .gateways import GatewayModel
 from .tracking import Tracker
+from .walls import refresh_plan_map
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FixBatch:
     confidence: np.ndarray  # 0..1
     n_gateways: np.ndarray
     method: np.ndarray  # object: "one_gateway", "two_gateways", "multilateration", "fingerprint", "fused"
+    room_probs: np.ndarray | None = None  # object: {room key: probability} from a floor-plan map, or None
 
     def __len__(self) -> int:
         return len(self.tag_ids)
@@ -109,8 +111,12 @@ class Engine:
         self.floor_lo, self.floor_hi = lo, hi
 
     def set_gateway_params(self, ref_power=None, exponent=None) -> None:
-        """Replace path-loss parameters (e.g. after ``OnlineCalibrator.apply``); positions keep."""
+        """Replace path-loss parameters (e.g. after ``OnlineCalibrator.apply``); positions keep, and
+        maps predicted from the floor plan follow the new parameters."""
         self.gateways = self.gateways.with_params(ref_power=ref_power, exponent=exponent)
+        for rm in self.radio_maps.values():
+            if rm.wall_db is not None:
+                refresh_plan_map(rm, self.gateways, self.cfg.tag_height_m)
 
     def set_radio_maps(self, maps: dict) -> None:
         """Radio maps keyed by floor label (see ``build_radio_maps``)."""
@@ -206,14 +212,19 @@ class Engine:
             learn = (method == multilat.METHOD_MULTILAT) & (sol.n_gateways >= 4)
             self.tag_offset[tags[learn]] += cfg.tag_offset_learning * (sol.offset[learn] - offset0[learn])
 
+        room_probs = None
         for f, rm in self.radio_maps.items():
             sel = np.flatnonzero(floor == f)
             if len(sel) == 0:
                 continue
             off = self.tag_offset[tags[sel]][:, None] if cfg.fp_apply_tag_offset else 0.0
-            fxy, fcov, n_in = rm.locate(gwk[sel], rsk[sel] - off, mask[sel], sigma_db=cfg.fp_sigma_db,
-                                        huber_k=cfg.fp_huber_k, center=z[sel], window_m=cfg.fp_window_m)
+            fxy, fcov, n_in, *probs = rm.locate(gwk[sel], rsk[sel] - off, mask[sel], sigma_db=cfg.fp_sigma_db,
+                                                huber_k=cfg.fp_huber_k, center=z[sel], window_m=cfg.fp_window_m,
+                                                rooms=True)
             use = (n_in >= cfg.fp_min_gateways) & np.isfinite(fxy).all(1)
+            if probs:
+                room_probs = np.full(T, None, dtype=object) if room_probs is None else room_probs
+                room_probs[sel[use]] = _room_dicts(rm.room_keys, probs[0][use])
             sel, fxy, fcov = sel[use], fxy[use], fcov[use]
             if len(sel) == 0:
                 continue
@@ -240,4 +251,13 @@ class Engine:
         conf = np.exp(-acc / cfg.confidence_scale_m) * gfac
         return FixBatch(t=float(now), tag_ids=self.tags.ids(tags), x=xy[:, 0], y=xy[:, 1],
                         z=np.full(T, cfg.tag_height_m), floor=g.floors[floor], accuracy_m=acc, confidence=conf,
-                        n_gateways=n_gw, method=multilat.METHOD_NAMES[method])
+                        n_gateways=n_gw, method=multilat.METHOD_NAMES[method], room_probs=room_probs)
+
+
+def _room_dicts(keys: list, probs: np.ndarray, min_p: float = 0.005) -> list[dict]:
+    """Per tag, the rooms with at least ``min_p`` probability (a handful near the tag)."""
+    out = []
+    for row in probs:
+        idx = np.flatnonzero(row >= min_p)
+        out.append({keys[i]: float(row[i]) for i in idx.tolist()})
+    return out

@@ -39,6 +39,9 @@ class RadioMap:
     lookup: np.ndarray | None = None  # (ny * nx,) full-grid index -> row of ``cells`` or -1
     support_min: float = 0.5
     off_support_penalty: float = 3.0
+    cell_room: np.ndarray | None = None  # (C,) index into ``room_keys`` of the room holding each cell, -1 none
+    room_keys: list | None = None
+    wall_db: np.ndarray | None = None  # (M, C) wall losses of a map predicted from the floor plan (walls.py)
 
     @property
     def gateway_rows(self) -> np.ndarray:
@@ -95,6 +98,9 @@ class RadioMap:
         return cls(floor=floor, cells=cells, mu=mu, support=support.ravel()[keep], column=column,
                    resolution=resolution, origin=lo, shape=(ny, nx), lookup=lookup)
 
+    def clear_cache(self) -> None:
+        self._mu32_cache = None
+
     def _mu32(self) -> np.ndarray:
         """The map as float32 with one extra all-zero row (the target of padded entries)."""
         if getattr(self, "_mu32_cache", None) is None or self._mu32_cache.shape[0] != len(self.mu) + 1:
@@ -116,8 +122,14 @@ class RadioMap:
         return np.where(inside, self.lookup[flat], -1)
 
     def locate(self, gw, rssi, mask, sigma_db: float = 4.5, huber_k: float = 1.5, center=None,
-               window_m: float = 8.0, coarse_m: float = 1.0, fine_m: float = 1.2, max_block: int = 4_000_000):
+               window_m: float = 8.0, coarse_m: float = 1.0, fine_m: float = 1.2, max_block: int = 4_000_000,
+               rooms: bool = False):
         """Posterior mean (T, 2), covariance (T, 2, 2) and number of mapped gateways (T,) per tag.
+
+        With ``rooms`` (and a map whose cells are labelled with rooms), also the posterior
+        probability of each room (T, len(room_keys)) from the same cell weights (the coarse stage's
+        on a large map): a tag by a wall is split between the two rooms instead of being a point
+        on the wrong side of it.
 
         ``gw``, ``rssi``, ``mask`` are (T, K) padded arrays (gateway rows, dBm, valid flags). Small
         maps are scored whole. On a map larger than a ``2 window_m`` square, the search is
@@ -130,8 +142,11 @@ class RadioMap:
         valid = col >= 0
         n_in = valid.sum(1)
         C = len(self.cells)
+        rooms = rooms and self.cell_room is not None
+        R = len(self.room_keys) if rooms else 0
         if C == 0 or T == 0:
-            return np.full((T, 2), np.nan), np.full((T, 2, 2), np.nan), n_in
+            out = np.full((T, 2), np.nan), np.full((T, 2, 2), np.nan), n_in
+            return (*out, np.full((T, R), np.nan)) if rooms else out
         # invalid entries point at an all-zero map row and read 0 dBm: their mismatch is exactly 0
         colc = np.where(valid, col, len(self.mu))
         r32 = np.where(valid, np.asarray(rssi, float), 0.0).astype(np.float32)
@@ -139,19 +154,21 @@ class RadioMap:
         windowed = center is not None and self.lookup is not None and \
             (2 * window_m / self.resolution + 1) ** 2 < C
         if not windowed:
-            m, c = self._score(None, *args)
-            return m, c, n_in
+            m, c, p = self._score(None, *args, rooms=rooms)
+            return (m, c, n_in, p) if rooms else (m, c, n_in)
         stride = max(1, int(round(coarse_m / self.resolution)))
-        mc, cc = self._score(self.candidates(center, window_m, stride), *args, cell=stride * self.resolution)
+        mc, cc, p = self._score(self.candidates(center, window_m, stride), *args, cell=stride * self.resolution,
+                                rooms=rooms)
         ok = np.isfinite(mc).all(1)
-        mf, cf = self._score(self.candidates(np.where(ok[:, None], mc, center), fine_m), *args)
+        mf, cf, _ = self._score(self.candidates(np.where(ok[:, None], mc, center), fine_m), *args)
         bigger = np.trace(cc, axis1=1, axis2=2) > np.trace(cf, axis1=1, axis2=2)
         cov = np.where(bigger[:, None, None], cc, cf)
         xy = np.where(np.isfinite(mf).all(1)[:, None], mf, mc)
-        return xy, cov, n_in
+        return (xy, cov, n_in, p) if rooms else (xy, cov, n_in)
 
-    def _score(self, cand, colc, rssi, sigma_db, huber_k, max_block, cell=None):
-        """Posterior mean and covariance over candidate cells (T, W), or all cells if ``cand`` is None."""
+    def _score(self, cand, colc, rssi, sigma_db, huber_k, max_block, cell=None, rooms=False):
+        """Posterior mean, covariance and (with ``rooms``) room probabilities over candidate cells
+        (T, W), or all cells if ``cand`` is None."""
         T, K = rssi.shape
         mu_all = self._mu32()
         C = len(self.cells)
@@ -159,6 +176,8 @@ class RadioMap:
         penalty = np.where(self.support < self.support_min, -self.off_support_penalty, 0.0)
         xy = np.full((T, 2), np.nan)
         cov = np.full((T, 2, 2), np.nan)
+        R = len(self.room_keys) if rooms else 0
+        probs = np.full((T, R), np.nan)
         chunk = max(1, max_block // max(1, W * K))
         base = np.eye(2) * ((cell or self.resolution) ** 2 / 12.0)
         for a in range(0, T, chunk):
@@ -167,6 +186,7 @@ class RadioMap:
                 mu = mu_all[colc[a:b]]  # (t, K, C)
                 prior = penalty[None, :]
                 pts = np.broadcast_to(self.cells, (b - a, C, 2))
+                ci = np.broadcast_to(np.arange(C), (b - a, C))
             else:
                 ok = cand[a:b] >= 0
                 ci = np.where(ok, cand[a:b], 0)
@@ -186,4 +206,13 @@ class RadioMap:
             c = np.einsum("tc,tci,tcj->tij", w, d, d) + base
             m[~good], c[~good] = np.nan, np.nan
             xy[a:b], cov[a:b] = m, c
-        return xy, cov
+            if rooms:
+                room = self.cell_room[ci]  # (t, W); padded candidates have weight 0
+                inroom = room >= 0
+                flat = (np.arange(b - a)[:, None] * R + room)[inroom]
+                p = np.bincount(flat, weights=w[inroom], minlength=(b - a) * R).reshape(b - a, R)
+                total = p.sum(1, keepdims=True)
+                p = np.where(total > 0, p / np.maximum(total, 1e-300), np.nan)
+                p[~good] = np.nan
+                probs[a:b] = p
+        return xy, cov, probs

@@ -5,6 +5,14 @@ it is within ``margin_m`` of that room's polygon (positions near a doorway wobbl
 different room must hold for ``dwell_s`` before the tag is moved there. Point-in-polygon tests for
 all tags of a floor run as one ``STRtree.query`` on prepared geometries.
 
+Where the engine has a floor-plan radio map (walls.py), each fix also carries the probability of
+each nearby room. The tracker then decides by that evidence rather than by the point: per tag a
+log-belief per room, decaying with ``evidence_tau_s`` and adding each fix's log-probability (a
+discrete filter; floored so one bad window cannot veto a room); another room must lead the
+current one by ``evidence_margin`` (nats) before it counts. A tag standing by a wall of a
+3 m wide room has its point on the wrong side about as often as on the right one, but its radio
+evidence, summed over several seconds, names the room. The dwell still applies to changes.
+
 ``ZoneTracker``: zones (geofences) may overlap; a tag enters a zone when its position is inside
 (for ``dwell_s``), and leaves when it is further than ``margin_m`` outside or on another floor.
 ``update`` returns the enter/leave events.
@@ -19,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+import shapely.ops
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -78,18 +87,27 @@ class RoomChange:
 class RoomTracker:
     """Room of each tag with a stay-margin and a dwell time. ``rooms``: (room_id, floor, polygon)."""
 
-    def __init__(self, rooms: Iterable[tuple], margin_m: float = 1.0, dwell_s: float = 5.0):
+    def __init__(self, rooms: Iterable[tuple], margin_m: float = 1.0, dwell_s: float = 5.0,
+                 evidence_tau_s: float = 5.0, evidence_floor: float = 0.01, evidence_margin: float = 3.0):
         self.index = _FloorIndex(rooms)
         self.margin_m = float(margin_m)
         self.dwell_s = float(dwell_s)
+        self.evidence_tau_s = float(evidence_tau_s)
+        self.log_floor = float(np.log(evidence_floor))
+        self.evidence_margin = float(evidence_margin)
         self.state: dict = {}  # tag -> [room, floor, pending_room, pending_since]
+        self.belief: dict = {}  # tag -> (floor, t, {room: log-belief})
+        self._inner: dict = {}  # room -> polygon shrunk by place_inside's inset
 
     def room_of(self, tag_id):
         s = self.state.get(tag_id)
         return None if s is None else s[0]
 
-    def update(self, tag_ids, floors, x, y, t) -> tuple[np.ndarray, list[RoomChange]]:
-        """Rooms (object array, None = no room) for the given fixes, and the changes they caused."""
+    def update(self, tag_ids, floors, x, y, t, room_probs=None) -> tuple[np.ndarray, list[RoomChange]]:
+        """Rooms (object array, None = no room) for the given fixes, and the changes they caused.
+
+        ``room_probs``: per fix a {room: probability} dict from the engine, or None where it has none.
+        """
         tag_ids = list(tag_ids)
         n = len(tag_ids)
         floors = np.asarray(floors, dtype=object).reshape(n)
@@ -98,10 +116,19 @@ class RoomTracker:
         inside = self.index.containing(floors, pts)
         area = self.index.area
         cand = [min(ks, key=area.__getitem__) if ks else None for ks in inside]
+        by_evidence = np.zeros(n, dtype=bool)
+        if room_probs is not None:
+            for i, probs in enumerate(room_probs):
+                if probs:
+                    cand[i] = self._believe(tag_ids[i], floors[i], float(t[i]), probs)
+                    by_evidence[i] = True
+                else:
+                    self.belief.pop(tag_ids[i], None)
 
-        # stay in the current room while within the margin of it (same floor)
+        # stay in the current room while within the margin of it (same floor); radio evidence has
+        # its own memory and is not second-guessed by the point
         cur = [self.state.get(k, [None])[0] for k in tag_ids]
-        chk = [i for i in range(n) if cur[i] is not None and cand[i] != cur[i]
+        chk = [i for i in range(n) if cur[i] is not None and cand[i] != cur[i] and not by_evidence[i]
                and self.index.floor_of.get(cur[i]) == floors[i]]
         if chk:
             d = self.index.distance([cur[i] for i in chk], pts[chk])
@@ -131,8 +158,52 @@ class RoomTracker:
             rooms[i] = s[0]
         return rooms, changes
 
+    def _believe(self, tag_id, floor, t: float, probs: dict):
+        """Fold one fix's room probabilities into the tag's belief; the room it now favours."""
+        old = self.belief.get(tag_id)
+        lp = {r: max(np.log(p), self.log_floor) if p > 0 else self.log_floor for r, p in probs.items()}
+        if old is None or old[0] != floor:
+            b = lp
+        else:
+            decay = float(np.exp(-max(0.0, t - old[1]) / self.evidence_tau_s))
+            prev = old[2]
+            # a room absent from one side had at most the floor probability there
+            missing = self.log_floor / (1.0 - decay) if decay < 1.0 else self.log_floor
+            b = {r: decay * prev.get(r, missing) + lp.get(r, self.log_floor) for r in prev.keys() | lp.keys()}
+            top = max(b.values())
+            b = {r: v for r, v in b.items() if v > top - 40.0}  # drop rooms far behind: keeps it small
+        self.belief[tag_id] = (floor, t, b)
+        best = max(b, key=b.get)
+        current = self.state.get(tag_id, [None])[0]
+        if current in b and b[best] - b[current] < self.evidence_margin:
+            return current  # another room must lead clearly before it counts (doorways)
+        return best
+
     def forget(self, tag_id) -> None:
         self.state.pop(tag_id, None)
+        self.belief.pop(tag_id, None)
+
+    def place_inside(self, rooms, x, y, inset_m: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+        """Positions moved to the nearest point of their room where the point lies outside it.
+
+        Room decisions from radio evidence can disagree with the point (a tag by a wall); the map
+        must not draw a marker in one room and list it in another. Rooms of None are left alone.
+        """
+        x, y = np.array(x, float), np.array(y, float)
+        for i, room in enumerate(rooms):
+            geom = self.index.geom.get(room)
+            if geom is None:
+                continue
+            pt = shapely.Point(x[i], y[i])
+            if geom.contains(pt):
+                continue
+            inner = self._inner.get(room)
+            if inner is None:
+                inner = geom.buffer(-inset_m)
+                self._inner[room] = inner = geom if inner.is_empty else inner
+            _, near = shapely.ops.nearest_points(pt, inner)
+            x[i], y[i] = near.x, near.y
+        return x, y
 
 
 @dataclass

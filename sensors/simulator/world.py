@@ -23,6 +23,8 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon, shape
 from shapely.ops import linemerge, unary_union
 
+from locator.engine.walls import shared_line, wall_segments
+
 # Room types equipment is used in, stored in, cleaned in; see floorplans/README.md for all types.
 CARE_TYPES = frozenset(
     {
@@ -305,42 +307,10 @@ def _load_floor(path: Path) -> tuple[dict, Floor]:
 
 
 def _walls(rooms: list[Room]) -> list[tuple[float, float, float, float]]:
-    """Every room outline as noded, de-duplicated two-point segments (a shared wall counts once). The
-    line between two corridor segments is not a wall (corridors are cut into segments only to name
-    positions), so it is left out."""
-    merged = unary_union([r.polygon.exterior for r in rooms])
-    corridors = [r for r in rooms if r.room_type == CORRIDOR]
-    open_lines = []
-    for i, c in enumerate(corridors):
-        for c2 in corridors[i + 1 :]:
-            line = _shared_line(c.polygon, c2.polygon)
-            if line is not None:
-                open_lines.append(line)
-    if open_lines:
-        merged = merged.difference(unary_union(open_lines).buffer(1e-6, cap_style="flat"))
-    lines = list(getattr(merged, "geoms", [merged]))
-    out: set[tuple[float, float, float, float]] = set()
-    for line in lines:
-        cs = list(line.coords)
-        for (x0, y0), (x1, y1) in zip(cs, cs[1:], strict=False):
-            if (x0, y0) == (x1, y1):
-                continue
-            a, b = sorted([(round(x0, 4), round(y0, 4)), (round(x1, 4), round(y1, 4))])
-            out.add((a[0], a[1], b[0], b[1]))
-    return sorted(out)
-
-
-def _shared_line(a: Polygon, b: Polygon) -> LineString | None:
-    inter = a.boundary.intersection(b.boundary)
-    if inter.is_empty:
-        return None
-    parts = [g for g in getattr(inter, "geoms", [inter]) if isinstance(g, LineString) and g.length > 0]
-    if not parts:
-        return None
-    merged = linemerge(parts) if len(parts) > 1 else parts[0]
-    if not isinstance(merged, LineString):
-        merged = max(merged.geoms, key=lambda g: g.length)
-    return merged
+    """Every room outline as de-duplicated segments; the line between two corridor segments is not a
+    wall (corridors are cut into segments only to name positions). Same geometry as the locator's
+    floor-plan radio map reads from the plan; the radio model on top of it is the simulator's own."""
+    return wall_segments((r.polygon, r.room_type == CORRIDOR) for r in rooms)
 
 
 def _build_graph(world: World) -> None:
@@ -363,14 +333,14 @@ def _build_graph(world: World) -> None:
         for r in others:
             doors = []
             for c in corridors:
-                line = _shared_line(r.polygon, c.polygon)
+                line = shared_line(r.polygon, c.polygon)
                 if line is not None and line.length >= MIN_DOOR_M:
                     doors.append((line.length, c, line))
             if not doors:  # an inner room: a door to the neighbour it shares the longest wall with
                 for o in others:
                     if o is r:
                         continue
-                    line = _shared_line(r.polygon, o.polygon)
+                    line = shared_line(r.polygon, o.polygon)
                     if line is not None and line.length >= MIN_DOOR_M:
                         doors.append((line.length, o, line))
                 doors = sorted(doors, key=lambda d: -d[0])[:1]
@@ -389,7 +359,7 @@ def _build_graph(world: World) -> None:
                 world.room_doors[r.number].append(i)
         for i, c in enumerate(corridors):
             for c2 in corridors[i + 1 :]:
-                line = _shared_line(c.polygon, c2.polygon)
+                line = shared_line(c.polygon, c2.polygon)
                 if line is not None and line.length >= MIN_DOOR_M:
                     mid = line.interpolate(0.5, normalized=True)
                     add(fl.level, mid.x, mid.y, c.number, c2.number)

@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from shapely.geometry import Point, Polygon
 
 from locator.engine import distance_to_rssi
 from locator.live import LiveLocator
@@ -137,3 +138,16 @@ def test_reference_tag_refines_gateways_within_bounds(gateway_factory):
     assert change.new_ref_power_dbm < change.old_ref_power_dbm  # moved towards the weaker radio...
     assert change.old_ref_power_dbm - change.new_ref_power_dbm <= 1.0 + 1e-9  # ...by at most one bounded step
     assert Gateway.objects.get(pk=change.gateway_id).ref_power_dbm == change.new_ref_power_dbm
+
+
+def test_rooms_come_from_the_floor_plan_radio_map_and_markers_sit_in_their_room(live):
+    locator, tag = live
+    assert len(locator.engine.radio_maps) == 1  # predicted from the drawn rooms: nobody surveyed
+    t = 1_800_000_000.0
+    for _ in range(12):  # standing 0.3 m inside 1-02, by the wall to 1-01
+        locator.add(sightings_for(tag.pk, 5.3, 2.0, t, seconds=1))
+        t += 1
+        locator.tick(t)
+    location = CurrentLocation.objects.get(tag=tag)
+    assert location.room.number == "1-02"
+    assert Polygon(location.room.shape).buffer(1e-6).contains(Point(location.x, location.y))
