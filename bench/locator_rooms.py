@@ -33,7 +33,7 @@ from sensors.simulator.movement import MovementParams  # noqa: E402
 
 T0 = 1_800_000_000.0
 MARGIN_M, DWELL_S, TAU_S = 1.0, 5.0, 5.0  # RoomTracker defaults, as live; --margin/--dwell/--tau try others
-PLAN_MAP, EVIDENCE_MARGIN = True, 3.0
+PLAN_MAP, EVIDENCE_MARGIN = True, 5.0
 CONFIG: dict = {}  # EngineConfig overrides (--config)
 
 

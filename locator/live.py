@@ -50,6 +50,7 @@ HISTORY_MOVE_M = 3.0  # a history row when the tag moved this far since the last
 CURRENT_HEARTBEAT_S = 30.0
 HISTORY_HEARTBEAT_S = 300.0
 EXIT_DEBOUNCE_S = 600.0  # one exit event per asset and exit within this time
+LAG_SLACK_S = 1.0  # tick() solves at most this long after the newest sighting (see tick)
 METHODS = {"multilateration", "fingerprint", "two_gateways", "one_gateway"}
 
 
@@ -99,6 +100,7 @@ class LiveLocator:
         self.enabled = bool(gateways)
         self.written: dict[int, Written] = {}
         self.last_seen: dict[int, float] = {}
+        self.newest_t = self.solved_t = -math.inf
         if not self.enabled:
             log.warning("no gateways registered: positioning is idle")
             return
@@ -164,6 +166,7 @@ class LiveLocator:
         rssi = np.asarray(columns.rssi, float)
         gw_ids = columns.gateway_id
         self.engine.ingest_ids(t, gw_ids, tags, rssi)
+        self.newest_t = max(self.newest_t, float(t.max()))
         order = np.argsort(t, kind="stable")  # later times overwrite earlier ones
         self.last_seen.update(zip(tags[order].tolist(), t[order].tolist(), strict=True))
         if self.references:
@@ -240,6 +243,13 @@ class LiveLocator:
         if not self.enabled:
             return 0
         now = time.time() if now is None else now
+        # Ingest running behind the gateways (a loaded machine, a backlog after an outage): solve at
+        # the newest sighting's time, not the clock, or a lag longer than the window leaves nothing
+        # to solve and every tag vanishes from the map.
+        now = min(now, self.newest_t + LAG_SLACK_S)
+        if now <= self.solved_t:
+            return 0
+        self.solved_t = now
         fixes = self.engine.solve(now)
         if not len(fixes):
             return 0

@@ -88,7 +88,7 @@ class RoomTracker:
     """Room of each tag with a stay-margin and a dwell time. ``rooms``: (room_id, floor, polygon)."""
 
     def __init__(self, rooms: Iterable[tuple], margin_m: float = 1.0, dwell_s: float = 5.0,
-                 evidence_tau_s: float = 5.0, evidence_floor: float = 0.01, evidence_margin: float = 3.0):
+                 evidence_tau_s: float = 5.0, evidence_floor: float = 0.01, evidence_margin: float = 5.0):
         self.index = _FloorIndex(rooms)
         self.margin_m = float(margin_m)
         self.dwell_s = float(dwell_s)
