@@ -113,7 +113,6 @@ def index(request):
     return render(request, "twofactor/index.html", {
         "authenticator": devices.authenticator(user), "backup_left": devices.backup_codes_left(user),
         "required": policy.required() and policy.is_administrator(user), "history": audit.history(user)[:10],
-        "form": CodeForm(),
     })
 
 
