@@ -53,9 +53,11 @@ def is_administrator(user) -> bool:
     return user.is_superuser or user.is_staff or _state(user)["admin_group"]
 
 
-def has_device(user) -> bool:
-    """The user has enrolled (a confirmed authenticator or backup codes): a password alone is not enough."""
-    return user.is_authenticated and _state(user)["device"]
+def has_device(user, fresh: bool = False) -> bool:
+    """The user has enrolled (a confirmed authenticator or backup codes): a password alone is not enough.
+    ``fresh`` asks the database, for the decisions taken once per login, where a cache of another
+    process (no shared cache configured) must not decide."""
+    return user.is_authenticated and (refresh(user) if fresh else _state(user))["device"]
 
 
 def required() -> bool:
@@ -69,7 +71,7 @@ def must_enrol(user) -> bool:
 
 def password_alone_suffices(user) -> bool:
     """May this user get in with only a password (e.g. exchange it for an API token)?"""
-    return not has_device(user) and not (required() and is_administrator(user))
+    return not has_device(user, fresh=True) and not (required() and is_administrator(user))
 
 
 def session_verified(user, session) -> bool:

@@ -41,7 +41,7 @@ class LoginView(auth_views.LoginView):
 
     def form_valid(self, form):
         user = form.get_user()
-        if not policy.has_device(user):
+        if not policy.has_device(user, fresh=True):
             return super().form_valid(form)
         pending.start(self.request, user, self.get_success_url())
         return redirect("twofactor:code")

@@ -390,3 +390,16 @@ def test_joining_the_administrator_group_takes_effect_at_once(make_user, client,
     assert "/two-factor/enrol/" in client.get("/")["Location"]
     nurse.groups.remove(Group.objects.get(name=roles.ADMINISTRATOR))
     assert client.get("/").status_code == 200
+
+
+def test_the_login_asks_the_database_not_a_stale_cache(make_user, client):
+    """Another web process without a shared cache may still hold "no device": the login step must not
+    believe it."""
+    from hospital.twofactor import policy
+
+    user = make_user(roles.NURSE, username="nina")
+    assert policy.has_device(user) is False  # cached now
+    TOTPDevice.objects.bulk_create([TOTPDevice(user=user, name="phone", confirmed=True)])  # no signal: cache stale
+    assert policy.has_device(user) is False
+    response = password_step(client, "nina")
+    assert response["Location"] == "/accounts/two-factor/code/" and not is_logged_in(client)
