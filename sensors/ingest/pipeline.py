@@ -166,14 +166,8 @@ class IngestPipeline:
         self.shedder.busy_until_now()
 
     def _shed_filter(self) -> Callable[[str, float], bool] | None:
-        """While shedding: which advertisements decode_batch decodes at all (shedding.py).
-
-        Registered sensors always; a tag in one second out of 2**level, phased by its address."""
-        mask = self.shedder.mask
-        if not mask:
-            return None
-        sensors = self.registry.sensors_by_mac
-        return lambda address, t: address in sensors or not (hash(address) + int(t)) & mask
+        """While shedding: which advertisements decode_batch decodes at all (shedding.py)."""
+        return self.shedder.advertisement_filter(self.registry.sensors_by_mac)
 
     def _reject(self, work: ChunkWork, message: Message, gateway_id: str, counter: str, reason: str) -> None:
         work.counters[counter] += 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,13 @@ class LoadShedder:
         return 1 << self.level
 
     # ------------------------------------------------------------------------------ decisions
-    def keep(self, address: str, t: float) -> bool:
-        """Is this tag advertisement kept? (The pipeline inlines the same test in its hot loop.)"""
-        return not (hash(address) + int(t)) & self.mask
+    def advertisement_filter(self, sensors: Container[str]) -> Callable[[str, float], bool] | None:
+        """For ``decode_batch(keep=...)``: None when not shedding; else registered sensors always, and a
+        tag in one second out of 2**level, phased by its address."""
+        mask = self.mask
+        if not mask:
+            return None
+        return lambda address, t: address in sensors or not (hash(address) + int(t)) & mask
 
     def stale(self, sent: float, now: float) -> bool:
         return self.level > 0 and now - sent > self.config.stale_s
