@@ -278,7 +278,7 @@ class IngestPipeline:
         add_t, add_gw, add_tag, add_rssi = (sightings.t.append, sightings.gateway_id.append, sightings.tag_pk.append,
                                             sightings.rssi.append)
         # Overload: readings first. Tag advertisements were sampled before decoding (decode_batch's
-        # ``keep``); those of batches too old for the locator go too (see shedding.py).
+        # ``keep``); those of batches more than a few seconds old go too (see shedding.py).
         shedder, now, shed = self.shedder, time.time(), 0
         for gateway, batch in claimed:
             counters["advertisements.rejected"] += len(batch.rejected)

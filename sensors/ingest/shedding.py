@@ -11,8 +11,8 @@ long the chunk's oldest message waited in ingest's own inbox. With hysteresis:
 
 At level n a tag's advertisements are kept in one second out of 2**n (the phase depends on the
 address), so a kept tag keeps all its gateways for that second and still gets a full fix, and every
-tag is placed at least every 2**n seconds. While shedding, batches older than the locator's buffer
-(``stale_s``) lose all their tag sightings: the locator could not use them any more. Shed
+tag is placed at least every 2**n seconds. While shedding, batches older than ``stale_s`` lose all their tag
+sightings: they say where tags were a while ago, and catching up to the present matters more. Shed
 advertisements are skipped before they are decoded, which is where the time goes.
 """
 
@@ -33,7 +33,7 @@ class ShedConfig:
     exit_lag_s: float = 1.5
     exit_hold_s: float = 10.0
     max_level: int = 4  # keep 1 tag sighting in 16 at most
-    stale_s: float = 5.0  # the locator's sighting buffer (locator.engine SightingBuffer keep_s)
+    stale_s: float = 5.0  # tag sightings older than this are shed whole while shedding
     idle_after_s: float = 1.0  # no chunk for this long counts as "no lag"
 
     def __post_init__(self):
