@@ -107,8 +107,8 @@ def run(args, memory_only: bool) -> tuple[int, float, int]:
     clock = [T0]
     svc = AlarmService(clock=lambda: clock[0], name=f"bench-{memory_only}")
     if memory_only:
-        svc._claim = lambda: None  # no database round trips; the serialisation is still done
-        svc._write_rows = lambda rows: None
+        svc._write_rows = lambda rows: None  # no state writes; the serialisation is still done
+        svc._lock = lambda units, wait=True: (set(units), set())  # nor row locks
     n = events = 0
     elapsed = ticks = 0
     last_tick = time.perf_counter()

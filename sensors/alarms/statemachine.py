@@ -328,6 +328,13 @@ class Evaluator:
         b.last[quantity] = value  # after the rules: time-driven steps above saw the previous reading
         return out if out is not None else []
 
+    def saw(self, key: str, t: float) -> None:
+        """The sensor reported at ``t`` through a path this evaluator did not see (another ingest
+        process stored the reading): the watchdog counts silence from the latest report."""
+        b = self._b.get(key)
+        if b is not None and t > b.seen:
+            b.seen = t
+
     def feed_many(self, readings: Iterable[tuple[str, str, float, float]]) -> list[Event]:
         """Feed (key, quantity, t, value) tuples; returns all transitions."""
         out: list[Event] = []

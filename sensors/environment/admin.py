@@ -108,14 +108,14 @@ class ProfileChangeAdmin(ReadOnlyAdmin):
 
 @admin.register(EvaluatorState)
 class EvaluatorStateAdmin(ReadOnlyAdmin):
-    list_display = ("key", "sensor", "gateway", "updated_at")
+    list_display = ("key", "sensor", "gateway", "version", "updated_at")
     list_filter = ("updated_at",)
     search_fields = ("key", "sensor__sensor_id", "gateway__gateway_id")
 
 
 @admin.register(AlarmPartition)
 class AlarmPartitionAdmin(ReadOnlyAdmin):
-    list_display = ("name", "generation", "owner", "heartbeat_at")
+    list_display = ("name", "owner", "heartbeat_at")
     list_filter = ("owner",)
     search_fields = ("name", "owner")
 

@@ -12,9 +12,14 @@ sensor changed. The evaluators are called from ingest's thread only (they are no
 * ``tick(now)`` (every second, from ingest's idle hook) applies what is due by time alone (delays,
   re-alarms, shelve expiry, defrost windows), the offline watchdog and calibration checks, the
   gateways' status, and the operator actions queued by the web (acknowledge, shelve, ...).
-* ``AlarmPartition.generation`` grows with every write: when this process's transaction was rolled
-  back (or another process wrote meanwhile) the next call finds a different generation and reloads
-  every evaluator from the database before going on.
+* Several ingest processes may share one site (a shared MQTT subscription hands any reading to any
+  of them). The state row of a sensor is the truth: every write locks the row first (rows in key
+  order, so processes cannot deadlock) and ``EvaluatorState.version`` grows with every write. A
+  process whose copy is older than the row (another process wrote, or its own transaction was
+  rolled back) reloads that sensor from the row before evaluating. Readings of a chunk are evaluated
+  in reading-time order; a reading older than the sensor's clock (a late packet, or one committed
+  first by another process) counts with its value at the rule's current time (docs/alarms.md).
+  ``tick`` never waits for a row another process holds: it skips that sensor for this second.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ from datetime import UTC, datetime
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from sensors.alarms import Evaluator, FloodDetector, Profile, ProfileCatalog
@@ -53,7 +57,7 @@ class Unit:
     """One watched subject: a sensor or a gateway, with its evaluator."""
 
     __slots__ = ("key", "ev", "sensor_pk", "gateway_pk", "site_id", "title", "profile", "config", "saved",
-                 "saved_quiet")
+                 "saved_quiet", "version")
 
     def __init__(self, key, ev, sensor_pk, gateway_pk, site_id, title, profile, config):
         self.key = key
@@ -66,6 +70,7 @@ class Unit:
         self.config = config
         self.saved: bytes | None = None
         self.saved_quiet = False  # the stored state was quiet (see ``quiet``)
+        self.version: int | None = None  # EvaluatorState.version of ``saved``; None: no row known
 
     def state_key(self) -> str:
         return f"sensor:{self.sensor_pk}" if self.sensor_pk else f"gateway:{self.gateway_pk}"
@@ -109,7 +114,6 @@ class AlarmService:
         self.by_gateway: dict[int, Unit] = {}
         self.unmonitored: set[int] = set()
         self.cache = services.AlarmCache()
-        self.generation = 0
         self.flood = FloodDetector()
         self._flood_options = flood or {}
         self._next_refresh = -math.inf
@@ -134,12 +138,11 @@ class AlarmService:
         from ``EvaluatorState``."""
         with transaction.atomic():
             part, _ = AlarmPartition.objects.get_or_create(name=self.name)
-            self.generation = part.generation
             self.flood = self._flood_detector(part.flood)
             self.units, self.by_sensor, self.by_gateway = {}, {}, {}
             self.unmonitored = set()
             self.cache = services.AlarmCache()
-            states = dict(EvaluatorState.objects.values_list("key", "state"))
+            states = {k: (s, v) for k, s, v in EvaluatorState.objects.values_list("key", "state", "version")}
             self._seen_signatures = self._signatures()
             now = self.clock()
             for sensor in self._sensors():
@@ -223,7 +226,9 @@ class AlarmService:
         ev.bind(key, profile, interval_s=interval, calibration_due=cal_due, t=start)
         return ev, False
 
-    def _bind_sensor(self, sensor, state_json: str | None, now: float) -> Unit | None:
+    def _bind_sensor(self, sensor, stored: tuple[str, int] | None, now: float) -> Unit | None:
+        """``stored``: the sensor's (state, version) row, if any."""
+        state_json, version = stored or (None, None)
         profile, config = self._sensor_config(sensor)
         if profile is None:
             self.unmonitored.add(sensor.pk)
@@ -233,6 +238,7 @@ class AlarmService:
         ev, restored = self._evaluator_for(sensor.sensor_id, profile, state_json, interval=interval,
                                            cal_due=cal_due, tz=tz, start=start)
         unit = Unit(sensor.sensor_id, ev, sensor.pk, None, site_id, sensor.name, profile, config)
+        unit.version = version if restored else (-1 if version is not None else None)  # -1: reload at first use
         if restored:
             unit.saved = state_json.encode() if isinstance(state_json, str) else state_json
         self.units[unit.key] = unit
@@ -240,7 +246,8 @@ class AlarmService:
         self.unmonitored.discard(sensor.pk)
         return unit
 
-    def _bind_gateway(self, gateway, state_json: str | None, now: float) -> Unit:
+    def _bind_gateway(self, gateway, stored: tuple[str, int] | None, now: float) -> Unit:
+        state_json, version = stored or (None, None)
         profile = profiles_mod.gateway_profile()
         key = f"gateway:{gateway.gateway_id}"
         tz = gateway.site.timezone or "UTC"
@@ -248,6 +255,7 @@ class AlarmService:
         where = f" ({gateway.room})" if gateway.room_id else ""
         unit = Unit(key, ev, None, gateway.pk, gateway.site_id, f"Gateway {gateway.gateway_id}{where}", profile,
                     (gateway.site_id,))
+        unit.version = version if restored else (-1 if version is not None else None)
         if restored:
             unit.saved = state_json.encode()
         self.units[key] = unit
@@ -276,8 +284,7 @@ class AlarmService:
             unit = self.by_sensor.get(sensor.pk)
             if unit is None:
                 self.unmonitored.discard(sensor.pk)
-                state = EvaluatorState.objects.filter(key=f"sensor:{sensor.pk}").values_list("state", flat=True).first()
-                unit = self._bind_sensor(sensor, state, now)
+                unit = self._bind_sensor(sensor, self._stored(f"sensor:{sensor.pk}"), now)
                 if unit is not None:
                     dirty.add(unit)
                 continue
@@ -310,8 +317,7 @@ class AlarmService:
         for gateway in self._gateways():
             gw_seen.add(gateway.pk)
             if gateway.pk not in self.by_gateway:
-                state = EvaluatorState.objects.filter(key=f"gateway:{gateway.pk}").values_list("state", flat=True).first()
-                dirty.add(self._bind_gateway(gateway, state, now))
+                dirty.add(self._bind_gateway(gateway, self._stored(f"gateway:{gateway.pk}"), now))
         for pk in [pk for pk in self.by_gateway if pk not in gw_seen]:
             self._drop(self.by_gateway[pk])
 
@@ -330,44 +336,106 @@ class AlarmService:
         if not sensors:
             self.unmonitored.add(pk)
             return None
-        state = EvaluatorState.objects.filter(key=f"sensor:{pk}").values_list("state", flat=True).first()
-        return self._bind_sensor(sensors[0], state, self.clock())
+        return self._bind_sensor(sensors[0], self._stored(f"sensor:{pk}"), self.clock())
 
-    # ------------------------------------------------------------------ generation (rollback detection)
+    @staticmethod
+    def _stored(key: str) -> tuple[str, int] | None:
+        return EvaluatorState.objects.filter(key=key).values_list("state", "version").first()
 
-    def _claim(self) -> None:
-        n = AlarmPartition.objects.filter(name=self.name, generation=self.generation).update(
-            generation=F("generation") + 1, owner=self.owner, heartbeat_at=timezone.now())
-        if n == 0:
-            self.stats["reloads"] += 1
-            log.warning("alarm service %s: state changed underneath (rolled back or another process): reloading",
-                        self.name)
-            self.load()
-            n = AlarmPartition.objects.filter(name=self.name, generation=self.generation).update(
-                generation=F("generation") + 1, owner=self.owner, heartbeat_at=timezone.now())
-            if n == 0:
-                raise RuntimeError(f"alarm partition {self.name!r} is being written by another process")
-        self.generation += 1
+    # ------------------------------------------------------------------ the shared state rows
+
+    def _lock(self, units, *, wait: bool = True) -> tuple[set, set]:
+        """Lock the state rows of ``units`` for this transaction; reload every unit whose row changed
+        since this process last read or wrote it. Returns ``(locked, stale)``: ``stale`` were reloaded.
+        With ``wait=False`` a row held by another transaction is skipped (left out of ``locked``).
+
+        Rows are locked in key order by one statement per 500, so two processes locking overlapping
+        sets cannot deadlock. A unit without a row gets one first (its current state, version 1)."""
+        units = sorted({u for u in units if u.key in self.units}, key=Unit.state_key)
+        if not units:
+            return set(), set()
+        self._insert_missing([u for u in units if u.version is None])
+        by_key = {u.state_key(): u for u in units}
+        versions: dict[str, int] = {}
+        keys = list(by_key)
+        for start in range(0, len(keys), 500):
+            qs = EvaluatorState.objects.filter(key__in=keys[start:start + 500]).order_by("key")
+            if connection.features.has_select_for_update:
+                qs = qs.select_for_update(skip_locked=not wait)
+            versions.update(qs.values_list("key", "version"))
+        locked = {by_key[k] for k in versions}
+        stale = {u for u in locked if versions[u.state_key()] != u.version}
+        if stale:
+            keys = [u.state_key() for u in stale]
+            for key, state in EvaluatorState.objects.filter(key__in=keys).values_list("key", "state"):
+                self._reload(by_key[key], state, versions[key])
+        return locked, stale
+
+    def _insert_missing(self, units) -> None:
+        if not units:
+            return
+        q = connection.ops.quote_name
+        table = q(EvaluatorState._meta.db_table)
+        now = EvaluatorState._meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+        data = {u.state_key(): orjson.dumps(u.ev.to_dict()) for u in units}
+        params: list = []
+        for u in units:
+            params += [u.state_key(), u.sensor_pk, u.gateway_pk, data[u.state_key()].decode(), now, 1]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(units))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({q('key')}, {q('sensor_id')}, {q('gateway_id')}, {q('state')}, "
+                f"{q('updated_at')}, {q('version')}) VALUES {values} ON CONFLICT ({q('key')}) DO NOTHING "
+                f"RETURNING {q('key')}", params)
+            inserted = {row[0] for row in cursor.fetchall()}
+        for u in units:
+            if u.state_key() in inserted:
+                u.saved, u.version, u.saved_quiet = data[u.state_key()], 1, quiet(u.ev, u.key)
+            else:
+                u.version = -1  # another process created it meanwhile: the lock below reloads it
+
+    def _reload(self, unit: Unit, state: str, version: int) -> None:
+        """Continue ``unit`` from its stored row (written by another process, or ours rolled back)."""
+        b = unit.ev._b.get(unit.key)
+        unit.ev, _ = self._evaluator_for(unit.key, unit.profile, state, interval=b.interval if b else None,
+                                         cal_due=b.cal_due if b else None, tz=unit.ev.tz_name, start=self.clock())
+        unit.saved, unit.version, unit.saved_quiet = state.encode(), version, quiet(unit.ev, unit.key)
+        self.stats["reloads"] += 1
+
+    def _lock_partition(self) -> None:
+        """Lock this partition's row (after any state row: one lock order everywhere) and take the
+        flood detector's state from it: other processes count alarms of the same operators."""
+        qs = AlarmPartition.objects.filter(name=self.name)
+        if connection.features.has_select_for_update:
+            qs = qs.select_for_update()
+        flood = qs.values_list("flood", flat=True).first()
+        if flood is None and not AlarmPartition.objects.filter(name=self.name).exists():
+            AlarmPartition.objects.create(name=self.name)
+        self.flood = self._flood_detector(flood)
 
     # ------------------------------------------------------------------ the ingest path
 
     def on_readings(self, readings) -> None:
         """Ingest's callback: evaluate readings and persist, in the caller's transaction."""
         with transaction.atomic(savepoint=False):
-            self._claim()
             by_sensor = self.by_sensor
-            batch = []
-            touched = set()
-            late = set()
-            late_cut = self.clock() - rollup_margin_s() / 2
+            todo = []
             for r in readings:
                 unit = by_sensor.get(r.sensor_pk)
                 if unit is None:
                     unit = self._unknown_sensor(r.sensor_pk)
                     if unit is None:
                         continue
+                todo.append((r, unit))
+            locked, _ = self._lock({unit for _, unit in todo})
+            todo.sort(key=lambda item: item[0].t)  # reading-time order (stable: equal times keep arrival order)
+            batch = []
+            late = set()
+            late_cut = self.clock() - rollup_margin_s() / 2
+            for r, unit in todo:
+                if unit not in locked:
+                    continue  # its sensor was deleted meanwhile
                 out = unit.ev.feed(unit.key, r.quantity, r.t, r.value)
-                touched.add(unit)
                 if out:
                     batch.append((unit, out))
                 if r.t < late_cut:
@@ -377,10 +445,12 @@ class AlarmService:
                 RollupBacklog.objects.bulk_create(
                     [RollupBacklog(sensor_id=s, quantity=q, minute=datetime.fromtimestamp(m, tz=UTC))
                      for s, q, m in late], ignore_conflicts=True)
-            self._commit(batch, {u for u in touched if not (u.saved_quiet and quiet(u.ev, u.key))})
+            self._commit(batch, {u for u in locked if not (u.saved_quiet and quiet(u.ev, u.key))})
 
     def _commit(self, batch, dirty, users: dict | None = None) -> None:
+        """Store events and the state of ``dirty`` units; every unit here has its row locked."""
         if batch:
+            self._lock_partition()
             self.stats["events"] += sum(len(evs) for _, evs in batch)
             services.record_events(batch, cache=self.cache, flood=self.flood, users=users)
             self._save_flood()
@@ -388,8 +458,8 @@ class AlarmService:
             self._save_states(dirty)
 
     def _save_states(self, units) -> None:
-        """Upsert the state of every unit that changed: one statement, executed for many rows (the ORM's
-        bulk_create builds model instances and SQL per row: several times slower on this hot path)."""
+        """Write the state of every unit that changed: one UPDATE executed for many rows (the ORM's
+        bulk_update builds a CASE per row: several times slower on this hot path)."""
         now = timezone.now()
         rows = []
         for u in units:
@@ -400,7 +470,8 @@ class AlarmService:
             if data == u.saved:
                 continue
             u.saved = data
-            rows.append((u.state_key(), u.sensor_pk, u.gateway_pk, data.decode(), now))
+            u.version += 1
+            rows.append((u.state_key(), data.decode(), now))
         if rows:
             self._write_rows(rows)
 
@@ -408,13 +479,11 @@ class AlarmService:
     def _write_rows(rows) -> None:
         q = connection.ops.quote_name
         table = q(EvaluatorState._meta.db_table)
-        key, state, updated = q("key"), q("state"), q("updated_at")
-        sql = (f"INSERT INTO {table} ({key}, {q('sensor_id')}, {q('gateway_id')}, {state}, {updated}) "
-               f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT ({key}) DO UPDATE SET {state} = EXCLUDED.{state}, "
-               f"{updated} = EXCLUDED.{updated}")
+        sql = (f"UPDATE {table} SET {q('state')} = %s, {q('updated_at')} = %s, {q('version')} = {q('version')} + 1 "
+               f"WHERE {q('key')} = %s")
         field = EvaluatorState._meta.get_field("updated_at")
         with connection.cursor() as cursor:
-            cursor.executemany(sql, [(k, s, g, d, field.get_db_prep_value(t, connection)) for k, s, g, d, t in rows])
+            cursor.executemany(sql, [(d, field.get_db_prep_value(t, connection), k) for k, d, t in sorted(rows)])
 
     def _save_flood(self) -> None:
         AlarmPartition.objects.filter(name=self.name).update(flood=self.flood.to_dict())
@@ -422,20 +491,25 @@ class AlarmService:
     # ------------------------------------------------------------------ time
 
     def tick(self, now: float | None = None) -> int:
-        """Time-driven work; call about every second. Returns the number of transitions."""
+        """Time-driven work; call about every second. Returns the number of transitions.
+
+        Operator actions lock their sensors' rows first (waiting, as nothing else is held yet). The
+        rest is tentative: the units it changed are locked afterwards without waiting; a unit whose
+        row another process wrote meanwhile is reloaded and ticked again, one whose row is held right
+        now is left for the next tick (its tentative change is dropped)."""
         now = self.clock() if now is None else now
         mono = now  # schedules follow the service's clock (wall time in production, simulated in tests)
         batch: list = []
         dirty: set = set()
         with transaction.atomic():
-            self._claim()
             if mono >= self._next_refresh:
                 self._next_refresh = mono + REFRESH_S
                 self._refresh(now, dirty)
-            users = self._apply_actions(now, batch, dirty)
+            users, held = self._apply_actions(now, batch, dirty)
             if mono >= self._next_gateways:
                 self._next_gateways = mono + GATEWAY_CHECK_S
                 self._check_gateways(now, batch, dirty)
+            self._note_seen()
             for unit in self.units.values():
                 out = unit.ev.tick(now)
                 if out:
@@ -443,21 +517,56 @@ class AlarmService:
                     dirty.add(unit)
                 elif not (unit.saved_quiet and quiet(unit.ev, unit.key)):
                     dirty.add(unit)  # e.g. the watchdog started an on-delay: no event, but state to keep
+            batch, dirty = self._verify(batch, dirty, held, now)
             self._commit(batch, dirty, users)
+            self._lock_partition()
             changes = self.flood.tick(now)
             if changes:
                 services.record_flood_changes(changes, self._site_of_group)
-                self._save_flood()
+            AlarmPartition.objects.filter(name=self.name).update(
+                flood=self.flood.to_dict(), owner=self.owner, heartbeat_at=timezone.now())
             if mono >= self._next_checkpoint:
                 self._next_checkpoint = mono + CHECKPOINT_S
-                self._save_states(list(self.units.values()))
+                self._checkpoint()
         return sum(len(evs) for _, evs in batch)
+
+    def _verify(self, batch, dirty, held, now):
+        """Lock (without waiting) what the tentative tick changed; redo the units found stale, drop the
+        units another transaction holds (reloaded at their next use)."""
+        locked, stale = self._lock(dirty - held, wait=False)
+        skipped = dirty - held - locked
+        for u in skipped:
+            u.version = -1
+        redo = stale | skipped
+        if redo:
+            batch = [(u, out) for u, out in batch if u not in redo]
+            for u in stale:
+                out = u.ev.tick(now)
+                if out:
+                    batch.append((u, out))
+        return batch, dirty - skipped
+
+    def _note_seen(self) -> None:
+        """Another process may have stored this sensor's latest readings: take ``Sensor.last_seen_at``
+        (kept monotonic by ingest) so the watchdog never calls a sensor silent that is not."""
+        watched = [pk for pk, u in self.by_sensor.items() if u.ev._b.get(u.key) is not None and u.ev._b[u.key].interval]
+        for start in range(0, len(watched), 2000):
+            for pk, seen in Sensor.objects.filter(pk__in=watched[start:start + 2000]).exclude(
+                    last_seen_at=None).values_list("pk", "last_seen_at"):
+                unit = self.by_sensor[pk]
+                unit.ev.saw(unit.key, seen.timestamp())
+
+    def _checkpoint(self) -> None:
+        candidates = [u for u in self.units.values() if orjson.dumps(u.ev.to_dict()) != u.saved]
+        locked, stale = self._lock(candidates, wait=False)
+        for u in set(candidates) - locked:
+            u.version = -1
+        self._save_states(locked - stale)
 
     def checkpoint(self) -> None:
         """Save every evaluator whose state changed (at shutdown, and every minute from ``tick``)."""
         with transaction.atomic():
-            self._claim()
-            self._save_states(list(self.units.values()))
+            self._checkpoint()
 
     def check_gateways(self, now: float | None = None) -> int:
         """Run the gateway check now (tests; ``tick`` does it every few seconds)."""
@@ -491,17 +600,26 @@ class AlarmService:
 
     # ------------------------------------------------------------------ operator actions
 
-    def _apply_actions(self, now: float, batch: list, dirty: set) -> dict[str, int]:
+    def _apply_actions(self, now: float, batch: list, dirty: set) -> tuple[dict[str, int], set]:
+        """Apply pending operator actions; returns the users by name and the units locked for them.
+        An action row another process is applying is skipped (SKIP LOCKED), so each applies once."""
         qs = AlarmAction.objects.filter(status=ActionStatus.PENDING, kind__in=EVALUATOR_ACTIONS).select_related("alarm")
         if self.site is not None:
             qs = qs.filter(alarm__site__code=self.site)
+        qs = qs.order_by("created_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            qs = qs.select_for_update(skip_locked=True, of=("self",))
+        actions = list(qs[:500])
+        held, _ = self._lock({self.units[a.alarm.key] for a in actions if a.alarm.key in self.units})
         users: dict[str, int] = {}
-        for action in qs.order_by("created_at", "id")[:500]:
+        for action in actions:
             alarm = action.alarm
             unit = self.units.get(alarm.key)
             if unit is None:
                 if self.site is None:
                     services.finish_action(action, ActionStatus.FAILED, "this sensor is no longer monitored")
+                continue
+            if unit not in held:
                 continue
             t = min(action.created_at.timestamp(), now)
             who = action.username or "system"
@@ -535,7 +653,7 @@ class AlarmService:
                 services.finish_action(action, ActionStatus.APPLIED, f"{len(out)} transition(s)")
             else:
                 services.finish_action(action, ActionStatus.NO_OP, f"nothing to do: the alarm is {ev.state(key, rule)}")
-        return users
+        return users, held
 
     # ------------------------------------------------------------------ inspection
 

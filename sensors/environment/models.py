@@ -195,6 +195,8 @@ class EvaluatorState(models.Model):
     gateway = models.OneToOneField(Gateway, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     state = models.TextField(help_text="JSON.")
     updated_at = models.DateTimeField()
+    version = models.BigIntegerField(default=0, help_text="Grows with every write; a process holding an older "
+                                     "copy reloads it (several ingest processes share the sensors).")
 
     class Meta:
         ordering = ["key"]
@@ -204,12 +206,10 @@ class EvaluatorState(models.Model):
 
 
 class AlarmPartition(models.Model):
-    """One alarm service (one per ingest partition). ``generation`` grows with every write of the
-    service: a worker whose transaction was rolled back, or that another process has overtaken,
-    notices the mismatch and reloads its state from the database."""
+    """The alarm services of one partition (all sites, or one site; one or several ingest processes):
+    the flood detector's state, shared by its processes, and the last process that ticked."""
 
     name = models.CharField(max_length=64, unique=True)
-    generation = models.BigIntegerField(default=0)
     owner = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     flood = models.JSONField(default=dict, blank=True, help_text="Flood detector state.")

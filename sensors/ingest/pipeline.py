@@ -351,11 +351,14 @@ class IngestPipeline:
             latest[r.sensor_pk] = (max(t, r.t), r.value if r.quantity == "battery_pct" else battery)
         # One pipelined statement per sensor instead of bulk_update's CASE expressions, which cost more
         # than storing the readings (profiled under overload); in pk order, so processes never deadlock.
+        # last_seen_at never goes back: another ingest process may have stored a later reading first
+        # (the alarms' watchdog counts silence from it).
         table = connection.ops.quote_name(Sensor._meta.db_table)
         with connection.cursor() as cursor:
             cursor.executemany(
-                f"UPDATE {table} SET last_seen_at = %s, battery_pct = COALESCE(%s, battery_pct) WHERE id = %s",
-                [(to_datetime(t), battery, pk) for pk, (t, battery) in sorted(latest.items())],
+                f"UPDATE {table} SET last_seen_at = CASE WHEN last_seen_at > %s THEN last_seen_at ELSE %s END,"
+                " battery_pct = COALESCE(%s, battery_pct) WHERE id = %s",
+                [(to_datetime(t), to_datetime(t), battery, pk) for pk, (t, battery) in sorted(latest.items())],
             )
 
     def _update_gateways(self, claimed, work: ChunkWork) -> None:
@@ -388,6 +391,7 @@ class IngestPipeline:
             for entry in per_gateway.values()
         ]
         rows += [(0, 0, n, 0, 0, None, None, None, None, pk) for pk, n in work.duplicates.items()]
+        rows.sort(key=lambda row: row[-1])  # gateway rows locked in pk order: no deadlock between processes
         if rows:
             # One statement for every gateway of the chunk (pipelined by psycopg 3): increments are
             # relative, so concurrent ingest processes never overwrite each other's counts.
@@ -418,7 +422,7 @@ class IngestPipeline:
 
     @staticmethod
     def _bump_counters(counters: Counter) -> None:
-        for name, value in counters.items():
+        for name, value in sorted(counters.items()):  # one lock order for all ingest processes
             if value and not IngestCounter.objects.filter(name=name).update(value=F("value") + value):
                 IngestCounter.objects.create(name=name, value=value)
 
