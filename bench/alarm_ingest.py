@@ -108,7 +108,13 @@ def run(args, memory_only: bool) -> tuple[int, float, int]:
     svc = AlarmService(clock=lambda: clock[0], name=f"bench-{memory_only}")
     if memory_only:
         svc._write_rows = lambda rows: None  # no state writes; the serialisation is still done
-        svc._lock = lambda units, wait=True: (set(units), set())  # nor row locks
+
+        def no_lock(units, wait=True):  # nor row locks
+            for u in units:
+                u.version = u.version or 0
+            return set(units), set()
+
+        svc._lock = no_lock
     n = events = 0
     elapsed = ticks = 0
     last_tick = time.perf_counter()

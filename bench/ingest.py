@@ -11,6 +11,7 @@ a private Mosquitto started with the shipped settings. Two measurements in the s
 The last line is JSON: readings_per_s, raw_ceiling_per_s, lost, peak_rss_mb, ...
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/hospital python bench/ingest.py [--tags 20000]
+    DATABASE_URL=... REDIS_URL=redis://127.0.0.1:6379/0 python bench/ingest.py --processes 2
 """
 
 from __future__ import annotations
@@ -161,6 +162,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tags", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=30.0, help="Length of each measured phase.")
     parser.add_argument("--load", type=float, default=1.0, help="Offered load as a multiple of the design load.")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="Ingest processes on one shared subscription (more than one needs PostgreSQL and "
+                             "REDIS_URL: one of them computes positions with the others' sightings).")
     args = parser.parse_args(argv)
 
     teardown = django_with_throwaway_database()
@@ -220,13 +224,14 @@ def run(args, engine: str) -> int:
         print(f"raw ceiling: {raw['per_s']:,.0f} advertisements/s decoded", flush=True)
 
         # 2. end to end: the real `manage.py ingest` process on the same broker and this database
-        log_path = ROOT / "var" / "bench-ingest.log"
+        log_paths = [ROOT / "var" / f"bench-ingest-{i}.log" for i in range(args.processes)]
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
-        ingest = subprocess.Popen(
+        ingests = [subprocess.Popen(
             [sys.executable, "manage.py", "ingest", "--mqtt-url", broker.url, "--site", SITE, "--client-id",
-             "bench-ingest"], cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+             f"bench-ingest-{i}"], cwd=ROOT, env=env, stdout=open(path, "wb"), stderr=subprocess.STDOUT)
+            for i, path in enumerate(log_paths)]
         try:
-            wait_until(lambda: b"connected to" in log_path.read_bytes(), 60)
+            wait_until(lambda: all(b"connected to" in path.read_bytes() for path in log_paths), 60)
             time.sleep(1.0)
             rate = len(gws) * args.load  # the design load: every gateway sends one batch a second
             pub_out = ctx.Queue()
@@ -249,10 +254,12 @@ def run(args, engine: str) -> int:
                     last_count, last_change = count, time.time()
                 time.sleep(0.5)
             elapsed = time.time() - start
-            ingest_rss = vm_hwm_mb(ingest.pid)
+            ingest_rss = max(vm_hwm_mb(ingest.pid) for ingest in ingests)
         finally:
-            ingest.send_signal(signal.SIGTERM)
-            ingest.wait(60)
+            for ingest in ingests:
+                ingest.send_signal(signal.SIGTERM)
+            for ingest in ingests:
+                ingest.wait(60)
     receipts = BatchReceipt.objects.filter(boot="e2e").count()
     advertisements = receipts * n_advs_per_round / len(gws)
     results.update({
@@ -263,8 +270,9 @@ def run(args, engine: str) -> int:
         "lost": published - receipts,
         "publish_seconds": round(pub_seconds, 1),
         "drain_seconds": round(elapsed - pub_seconds, 1),
-        "peak_rss_mb": round(ingest_rss, 1),
-        "ingest_exit_code": ingest.returncode,
+        "processes": args.processes,
+        "peak_rss_mb": round(ingest_rss, 1),  # of the largest ingest process
+        "ingest_exit_code": max(ingest.returncode for ingest in ingests),
         "positions_solved": True,
     })
     print(json.dumps(results), flush=True)

@@ -1,7 +1,8 @@
 """Live positions: ingest's sightings -> the engine -> current locations, history, zone events, map.
 
-One ``LiveLocator`` lives in each ingest process. ``add()`` takes sightings as batches are
-committed; ``tick()`` (about once a second) solves every heard tag at once and writes only what
+One ``LiveLocator`` per site runs in the ingest process that leads it (``locator/feed.py``), fed with
+the sightings of every ingest process of the site. ``add()`` takes sightings as batches are
+committed (in any order of time); ``tick()`` (about once a second) solves every heard tag at once and writes only what
 changed: a tag that moved more than ``MOVE_M`` or changed room, plus a heartbeat. History rows are
 kept on room/floor changes, on moves, and every ``HISTORY_HEARTBEAT_S``.
 """
@@ -167,8 +168,13 @@ class LiveLocator:
         gw_ids = columns.gateway_id
         self.engine.ingest_ids(t, gw_ids, tags, rssi)
         self.newest_t = max(self.newest_t, float(t.max()))
-        order = np.argsort(t, kind="stable")  # later times overwrite earlier ones
-        self.last_seen.update(zip(tags[order].tolist(), t[order].tolist(), strict=True))
+        # Latest time per tag; chunks relayed from other processes may arrive after later ones.
+        order = np.lexsort((t, tags))
+        last = np.r_[tags[order][1:] != tags[order][:-1], True] if len(order) else np.zeros(0, bool)
+        seen = self.last_seen
+        for tag, ts in zip(tags[order][last].tolist(), t[order][last].tolist(), strict=True):
+            if ts > seen.get(tag, -math.inf):
+                seen[tag] = ts
         if self.references:
             self._add_reference_evidence(t, tags, gw_ids, rssi)
 

@@ -70,18 +70,21 @@ def prune_receipts() -> None:
 
 def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: str | None = None,
                    pipeline: IngestPipeline | None = None, extra_idle=()) -> tuple[ChunkedConsumer, IngestPipeline]:
-    from locator.live import LiveLocator
+    from locator.feed import SightingsFeed
     from sensors.environment.worker import attach
 
     endpoint = endpoint_from_settings(mqtt_url)
     client_id = client_id or default_client_id(site)
-    locator = LiveLocator()
-    pipeline = pipeline or IngestPipeline(on_sightings=locator.add)
+    # Positions of a site are computed by the one ingest process that leads it; the others relay
+    # their sightings to it (locator/feed.py). Alone, this process leads and feeds its own locator.
+    feed = SightingsFeed(site)
+    pipeline = pipeline or IngestPipeline(on_sightings=feed.add)
+    pipeline.sightings_feed = feed
     shedder = pipeline.shedder  # overload: tag sightings are shed, readings and alarms never (shedding.py)
     status = StatusReporter(shedder, client_id, site, backlog=lambda: consumer.inbox.qsize())
     # Alarm evaluation runs inside ingest: readings and alarm state commit in the same transaction.
-    tasks = [Periodic(1, throttled(locator.tick, shedder, 2.0)), Periodic(10, pipeline.flush_discovered),
-             Periodic(60, locator.check_missing), Periodic(900, locator.recalibrate), Periodic(3600, prune_receipts),
+    tasks = [Periodic(1, throttled(feed.tick, shedder, 2.0)), Periodic(10, pipeline.flush_discovered),
+             Periodic(60, feed.check_missing), Periodic(900, feed.recalibrate), Periodic(3600, prune_receipts),
              Periodic(1, shedder.observe_idle), Periodic(1, status), *attach(pipeline, site=site), *extra_idle]
 
     def on_idle():
@@ -102,9 +105,10 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
 
 def run_ingest(stop: threading.Event, **kwargs) -> None:
     """Consume until ``stop`` is set; then drain what was received and return."""
-    consumer, _ = build_consumer(**kwargs)
+    consumer, pipeline = build_consumer(**kwargs)
     log.info("ingest consuming from %s as %s", consumer.endpoint.redacted(), consumer.client._client_id.decode())
     try:
         consumer.run(stop)
     finally:
+        pipeline.sightings_feed.close()  # hands the lead over at once
         close_old_connections()
