@@ -35,10 +35,13 @@ def default_relay(site: str) -> SightingsRelay | None:
 
 
 class SightingsFeed:
-    def __init__(self, site: str = "+", *, leadership: Leadership | None = None, relay=None, locator_factory=None):
+    def __init__(self, site: str = "+", *, leadership: Leadership | None = None, relay=..., locator_factory=None):
+        """``relay``: a ``SightingsRelay``, None for none, or by default Redis's when the lead is contested."""
         self.site = site
         self.leadership = leadership or Leadership(f"locator:{site}")
-        self.relay = relay if relay is not None else (default_relay(site) if self.leadership.contested else None)
+        if relay is ...:
+            relay = default_relay(site) if self.leadership.contested else None
+        self.relay = relay
         if locator_factory is None:
             from .live import LiveLocator
 
