@@ -47,8 +47,8 @@ class Leadership:
                     if self.held:
                         log.info("this process now leads %s", self.name)
         except DatabaseError as exc:
-            if self.held:
-                log.warning("lost the lead of %s with the database connection: %s", self.name, exc)
+            log.warning("%s: %s", f"lost the lead of {self.name}" if self.held else f"cannot compete for {self.name}",
+                        exc)
             self.release()
         return self.held
 
