@@ -2,6 +2,7 @@
 
 import math
 import time
+import uuid
 
 import pytest
 from channels.layers import InMemoryChannelLayer
@@ -97,7 +98,8 @@ def test_a_follower_without_a_relay_counts_what_it_cannot_deliver(gateway_factor
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks are PostgreSQL's (SQLite: one process, always the leader)")
 def test_one_leader_per_site_and_takeover_when_it_goes():
-    a, b, other_site = Leadership("locator:x"), Leadership("locator:x"), Leadership("locator:y")
+    site, other = f"locator:x-{uuid.uuid4().hex}", f"locator:y-{uuid.uuid4().hex}"
+    a, b, other_site = Leadership(site), Leadership(site), Leadership(other)
     try:
         assert a.check() and not b.check() and other_site.check()
         assert a.check() and not b.check()  # keeps it
