@@ -121,3 +121,30 @@ def test_find_page_and_json(client, world, user_in_role):
     # Nothing found: the page says what to try.
     html = client.get(reverse("locator:find"), {"q": "ventilator", "available": "1"}).content.decode()
     assert "Nothing found" in html and "Untick" in html
+
+
+def test_results_follow_status_and_position_changes_at_once(world, make_user):
+    """Nothing about the units is cached: a status change or a move shows in the very next search."""
+    from locator.models import CurrentLocation
+    from locator.services import change_asset_status
+
+    origin = world["rooms"]["1S-01"]
+    assert numbers(search.search("infusion pump", origin))[0] == "P-NORTH"
+    change_asset_status(world["assets"]["P-NORTH"], "in_use", make_user(roles.NURSE))
+    assert "P-NORTH" not in numbers(search.search("infusion pump", origin))
+    CurrentLocation.objects.filter(tag__asset=world["assets"]["P-UPSTAIRS"]).update(
+        floor=world["floors"][1], room=world["rooms"]["1N-01"], x=5.0, y=9.0)
+    first = search.search("infusion pump", origin).hits[0]
+    assert first.asset.asset_number == "P-UPSTAIRS" and first.distance_m == pytest.approx(6.5, abs=0.2)
+
+
+def test_walking_distances_are_recomputed_when_rooms_change(world):
+    """Distances from each origin room are kept with the graph, and go with it when a room changes."""
+    origin = world["rooms"]["1S-01"]
+    behind = next(h for h in search.search("pump", origin).hits if h.asset.asset_number == "P-BEHIND-WALL")
+    assert behind.distance_m > 15  # round through the corridor
+    room = Room.objects.get(pk=world["rooms"]["1S-02"].pk)
+    room.room_type = "corridor"  # now the shared wall has a door
+    room.save()
+    behind = next(h for h in search.search("pump", origin).hits if h.asset.asset_number == "P-BEHIND-WALL")
+    assert behind.distance_m == pytest.approx(6.0, abs=0.2)
