@@ -123,7 +123,8 @@ class CpuMeter:
     def per_request_ms(self, requests: int) -> dict:
         n = max(requests, 1)
         return {"cpu_ms_per_request": {"web": round(self.server / n * 1000, 3),
-                                       "postgres": round(self.database_cpu / n * 1000, 3),
+                                       # None: connections per request (daphne), backends come and go
+                                       "postgres": round(self.database_cpu / n * 1000, 3) if self.backends else None,
                                        "load_generator": round(self.client / n * 1000, 3),
                                        "machine": round(self.machine / n * 1000, 3)},
                 "machine_busy_pct": round(100 * self.machine / (self.wall * os.cpu_count()), 1)}
