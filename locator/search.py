@@ -10,8 +10,8 @@ The walking graph is built from the room polygons alone (no extra data to mainta
   costs ``FLOOR_CHANGE_M`` metres-equivalent (waiting for the lift, the stairs) per floor.
 
 Distances are found with a small Dijkstra (``heapq``) over a few hundred nodes: under a millisecond,
-so no cache per origin is needed and no scipy/networkx dependency. The graph is cached per process
-and rebuilt when rooms change. When the origin's floor has no corridors, or no route exists, units are
+no scipy/networkx dependency. The graph is cached per process and rebuilt when rooms change; the
+distances from each origin room are kept with it (searches from one ward repeat all day). When the origin's floor has no corridors, or no route exists, units are
 ordered by floor (nearest floor first) and then straight-line distance.
 """
 
