@@ -31,3 +31,6 @@ max_requests = 20000  # recycle workers now and then (bounds a slow leak), not a
 max_requests_jitter = 2000
 forwarded_allow_ips = os.environ.get("WEB_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None  # "-" for stdout
+# gunicorn 24+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for every gunicorn the user
+# runs on the box; manage workers with signals instead (HUP reloads, TTIN/TTOU add or remove a worker).
+control_socket_disable = True
