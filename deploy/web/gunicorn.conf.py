@@ -8,8 +8,9 @@ straight through in the worker's thread, where daphne hands every request to a n
     gunicorn -c deploy/web/gunicorn.conf.py hospital.wsgi:application
 
 Environment: ``WEB_BIND`` (default ``0.0.0.0:8001``), ``WEB_WORKERS`` (processes, default one per core
-plus one), ``WEB_THREADS`` (threads per process, default 2: a thread waiting on PostgreSQL lets the
-other run).
+plus one: the extra one runs while another waits on PostgreSQL), ``WEB_THREADS`` (threads per process,
+default 1: on 2 cores a second thread per process cost ~25 % more CPU per request in GIL hand-offs and
+halved throughput under 50 connections, bench/api_latency.py).
 """
 
 import multiprocessing
@@ -22,8 +23,8 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "60")
 
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8001")
 workers = int(os.environ.get("WEB_WORKERS") or multiprocessing.cpu_count() + 1)
-threads = int(os.environ.get("WEB_THREADS") or 2)
-worker_class = os.environ.get("WEB_WORKER_CLASS") or "gthread"
+threads = int(os.environ.get("WEB_THREADS") or 1)
+worker_class = "gthread"  # keep-alive towards clients and proxies, also with one thread
 keepalive = 75  # seconds; longer than the proxy's idle timeout towards us, so the proxy closes first
 timeout = 60
 graceful_timeout = 30
