@@ -13,60 +13,22 @@ Counted: batches and sensor readings offered and stored (lost, duplicated), tag 
 
 from __future__ import annotations
 
-import getpass
 import multiprocessing as mp
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from _services import ROOT, database_url, free_port  # noqa: I001
+from _services import ROOT, Mosquitto, database_url  # noqa: I001
 
 SITE = "overload"
 SENSORS = 100
 EXCURSION_C = 10.0
 NORMAL_C = 5.0
 RUUVI = bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")
-
-
-class Broker:
-    """Mosquitto with the shipped deploy/mosquitto settings (persistence, autosave every 60 s, queues)."""
-
-    def __init__(self):
-        self.dir = Path(tempfile.mkdtemp(prefix="overload-mosquitto-"))
-        self.port = free_port()
-        (self.dir / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
-            f"persistence true\npersistence_location {self.dir}/\nautosave_interval 60\n"
-            "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_queued_bytes 2000000000\n"
-            "max_inflight_messages 1000\nmessage_size_limit 1048576\n")
-
-    def __enter__(self):
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://overload@127.0.0.1:{self.port}"
 
 
 def sensor_mac(i: int) -> str:
@@ -188,7 +150,8 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
     print(f"overload: {len(gws)} gateways, {n_tags} tags, {SENSORS} sensors, ~{advs_per_batch:.0f} advertisements "
           f"a batch; design {design * advs_per_batch:,.0f} advertisements/s; offering {load}x for {seconds:.0f} s "
           f"after {warmup_s:.0f} s at 1x, then 0.5x for {recovery_s:.0f} s", flush=True)
-    with Broker() as broker:
+    # the shipped deploy/mosquitto settings: persistence, autosave every 60 s, large queues
+    with Mosquitto(user="overload", persistent=True, autosave_s=60) as broker:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
         profile = ["-m", "cProfile", "-o", os.environ["OVERLOAD_PROFILE"]] if os.environ.get("OVERLOAD_PROFILE") else []
         ingest = subprocess.Popen([sys.executable, *profile, "manage.py", "ingest", "--mqtt-url", broker.url, "--site", SITE,

@@ -22,22 +22,31 @@ from tests.support.mosquitto import free_port  # noqa: E402  (one helper for tes
 
 
 class Mosquitto:
-    """Mosquitto with deploy/mosquitto/mosquitto.conf's throughput settings, on a free port."""
+    """Mosquitto with deploy/mosquitto/mosquitto.conf's throughput settings, on a free port.
 
-    def __init__(self):
+    ``persistent``: keep sessions and queued messages on disk (autosaved every ``autosave_s``), so the
+    broker can be stopped and started again on the same port (``stop()`` / ``start()``), as the fault
+    drills do. As a context manager it starts, and stops and removes its directory at the end.
+    """
+
+    def __init__(self, user: str = "bench", persistent: bool = False, autosave_s: int = 60,
+                 directory: Path | None = None):
         self.port = free_port()
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-mosquitto-"))
+        self.dir = directory or Path(tempfile.mkdtemp(prefix="bench-mosquitto-"))
+        self.user = user
         self.proc = None
-
-    def __enter__(self):
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nuser {getpass.getuser()}\n"
+        keep = (f"persistence true\npersistence_location {self.dir}/\nautosave_interval {autosave_s}\n"
+                if persistent else "persistence false\n")
+        (self.dir / "mosquitto.conf").write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{keep}user {getpass.getuser()}\n"
             "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_queued_bytes 2000000000\n"
             "max_inflight_messages 1000\nmessage_size_limit 1048576\n"
         )
-        self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self):
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
@@ -46,14 +55,20 @@ class Mosquitto:
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start")
 
-    def __exit__(self, *exc):
+    def stop(self):
         self.proc.terminate()
         self.proc.wait(10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
-        return f"mqtt://bench@127.0.0.1:{self.port}"
+        return f"mqtt://{self.user}@127.0.0.1:{self.port}"
 
 
 def django_with_throwaway_database():

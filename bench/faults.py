@@ -36,46 +36,11 @@ import time
 import uuid
 from pathlib import Path
 
-from _services import ROOT, database_url, django_with_throwaway_database, free_port  # noqa: I001
+from _services import ROOT, Mosquitto, database_url, django_with_throwaway_database, free_port  # noqa: I001
 
 SITE = "faults"
 RUUVI = bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F")
 MAC = "CB:B8:33:4C:88:4F"
-
-
-class Broker:
-    """A persistent Mosquitto that can be stopped and started again on the same port."""
-
-    def __init__(self, directory: Path):
-        self.dir, self.port, self.proc = directory, free_port(), None
-        import getpass
-
-        (directory / "mosquitto.conf").write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
-            f"persistence true\npersistence_location {directory}/\nautosave_interval 1\n"
-            "set_tcp_nodelay true\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n")
-
-    def start(self):
-        import shutil
-
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([binary, "-c", str(self.dir / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://faults@127.0.0.1:{self.port}"
 
 
 class CuttableProxy:
@@ -191,7 +156,7 @@ def count(boot: str) -> tuple[int, int, int]:
     return receipts, readings.count(), readings.values("token").distinct().count()
 
 
-def scenario(name: str, broker: Broker, db_url: str, n: int, rate: float, fault, log: Path) -> dict:
+def scenario(name: str, broker: Mosquitto, db_url: str, n: int, rate: float, fault, log: Path) -> dict:
     from sensors.models import Reading
 
     Reading.objects.all().delete()
@@ -278,7 +243,9 @@ def run(args) -> int:
     db_url = database_url()
     log = ROOT / "var" / "bench-faults.log"
     log.write_text("")
-    broker = Broker(Path(tempfile.mkdtemp(prefix="faults-mosquitto-")))
+    # persistent, autosaved every second: the broker outage restarts it with its sessions
+    broker = Mosquitto(user="faults", persistent=True, autosave_s=1,
+                       directory=Path(tempfile.mkdtemp(prefix="faults-mosquitto-")))
     broker.start()
     results = {}
     try:
