@@ -282,6 +282,17 @@ class Publisher:
 
     # ------------------------------------------------------------------------------------ drain loop
 
+    def _acknowledged(self, info: mqtt.MQTTMessageInfo) -> bool:
+        """Has the broker acknowledged this message? (Called with the lock held.)
+
+        A batch handed to paho in the moment the connection drops (paho has closed the socket, our
+        ``_on_disconnect`` has not run yet) gets rc MQTT_ERR_NO_CONN: paho keeps it and sends it after
+        the reconnect, but its ``is_published()`` raises for good. Asking it wedged the drain loop and
+        the gateway published nothing more until restarted; for those the PUBACK callback tells."""
+        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+            return info.mid in self._reasons
+        return info.is_published()
+
     def _collect_acks(self) -> None:
         """Remove acknowledged batches from the disk queue (one transaction for all of them)."""
         done: list[int] = []
@@ -291,7 +302,7 @@ class Publisher:
                 return
             still: deque[tuple[mqtt.MQTTMessageInfo, int, bool]] = deque()
             for info, row_id, again in self._inflight:
-                if not info.is_published():
+                if not self._acknowledged(info):
                     still.append((info, row_id, again))
                     continue
                 reason = self._reasons.pop(info.mid, (None, 0))[0]
@@ -335,6 +346,12 @@ class Publisher:
                 timeout = 1.0
             self._wake.wait(timeout)
 
+    def _handed_over(self, info: mqtt.MQTTMessageInfo) -> None:
+        """Not on the wire yet (NO_CONN), so no PUBACK for it can have come: an ack recorded under its
+        mid is a stale one of an earlier message (a status nobody collected) and must not count."""
+        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+            self._reasons.pop(info.mid, None)
+
     def _send_some(self, bucket: TokenBucket) -> float:
         """Hand queued batches to paho within the window and the rate; returns how long to sleep."""
         with self._lock:
@@ -353,6 +370,7 @@ class Publisher:
             bucket.take()
             info = self._client.publish(self.adv_topic, payload, qos=1)
             with self._lock:
+                self._handed_over(info)
                 self._inflight.append((info, 0, True))
             self.published += 1
         rows = self.queue.peek(cursor, limit=budget - len(again)) if budget > len(again) else []
@@ -362,6 +380,7 @@ class Publisher:
             bucket.take()
             info = self._client.publish(self.adv_topic, row.payload, qos=1)
             with self._lock:
+                self._handed_over(info)
                 self._inflight.append((info, row.id, False))
                 self._cursor = row.id
             self.published += 1

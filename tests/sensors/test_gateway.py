@@ -695,6 +695,66 @@ def test_broker_outage_queues_on_disk_and_drains_exactly_once_in_order(tmp_path)
         broker.stop()
 
 
+def test_batches_handed_over_as_the_connection_drops_are_delivered_after_the_reconnect(tmp_path):
+    """paho closes the socket before it runs on_disconnect; on a loaded machine the drain thread can hand
+    batches over in between. paho keeps them (rc MQTT_ERR_NO_CONN) and sends them after the reconnect,
+    but their is_published() raises for good: that once wedged the drain loop, and the gateway published
+    nothing more (the flaky broker-restart resend test). Here the callback is slowed down to open that
+    window every time."""
+    gw = "gw-drop-race"
+    extra = f"allow_anonymous true\npersistence true\npersistence_location {tmp_path}/\n"
+    broker = PrivateMosquitto(tmp_path, extra).start()
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    sub = Subscriber(url, [topic_for(SITE, gw, "adv")], client_id="test-drop-race-sub", persistent=True)
+    agent = Agent(make_settings(tmp_path, url, gw, initial=GatewayConfig(batch_interval_ms=20)))
+    client = agent.publisher._client
+    on_disconnect, publish = client.on_disconnect, client.publish
+    handed_over_unconnected = []
+
+    def slow_on_disconnect(*args):
+        time.sleep(0.5)  # the socket is closed, the publisher still thinks it is connected
+        on_disconnect(*args)
+
+    def counting_publish(*args, **kwargs):
+        info = publish(*args, **kwargs)
+        if info.rc == mqtt.MQTT_ERR_NO_CONN:
+            handed_over_unconnected.append(info.mid)
+        return info
+
+    client.on_disconnect, client.publish = slow_on_disconnect, counting_publish
+    stop = threading.Event()
+
+    def feeder():
+        while not stop.is_set():
+            feed(agent, ruuvi())
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=feeder, daemon=True)
+    try:
+        with running(agent):
+            wait_for(lambda: agent.publisher.connected, what="connect")
+            thread.start()
+            wait_for(lambda: agent.publisher.acked >= 5, what="batches delivered")
+            broker.stop()
+            wait_for(lambda: not agent.publisher.connected, what="disconnect")
+            broker = PrivateMosquitto(tmp_path, extra, port=broker.port).start()
+            wait_for(lambda: agent.publisher.connected, 10, "reconnect")
+            time.sleep(0.3)
+            stop.set()
+            thread.join(5)
+            agent.flush()
+            total = agent.seq
+            wait_for(lambda: len(agent.queue) == 0 and not agent.publisher.inflight, 10, "queue drained")
+            wait_for(lambda: len({b.seq for b in batches(sub, gw)}) >= total, 10, "every batch at the subscriber")
+    finally:
+        stop.set()
+        sub.close()
+        broker.stop()
+    assert handed_over_unconnected, "the race was not exercised"
+    assert sorted({b.seq for b in batches(sub, gw)}) == list(range(total))
+    assert agent.queue.dropped == 0 and agent.publisher.rejected == 0
+
+
 def test_queue_bound_drops_oldest_and_reports_it(tmp_path):
     gw = "gw-overflow"
     broker = PrivateMosquitto(tmp_path, "allow_anonymous true").start()
