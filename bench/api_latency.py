@@ -281,6 +281,9 @@ async def _asyncio_load(host: str, port: int, request_paths, cookie, connections
             status = int(head.split(b" ", 2)[1])
             length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
             await reader.readexactly(length)
+            if re.search(rb"(?i)\r\nconnection: close", head):  # a server without keep-alive (gunicorn sync)
+                writer.close()
+                reader, writer = await asyncio.open_connection(host, port)
             latencies.append((time.perf_counter() - started) * 1000)
             if status != 200:
                 errors += 1

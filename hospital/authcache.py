@@ -36,6 +36,7 @@ class _Entry:
     expires: float
     user: object
     perms: frozenset | None = None
+    twofactor: dict | None = None  # hospital.twofactor.policy's answer for this user
 
 
 _entries: dict[int, _Entry] = {}

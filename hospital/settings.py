@@ -104,6 +104,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Statements run this often on one connection are prepared. Only cursors that bind on the server are
+    # (the equipment search, locator.search); Django's own bind on the client and never are. Empty turns
+    # it off, for a transaction-pooling PgBouncer older than 1.21, which cannot keep prepared statements.
+    _prepare = os.environ.get("DB_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(_prepare) if _prepare else None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while ingest writes; the timeout rides out short write locks.
     DATABASES["default"]["OPTIONS"] = {
@@ -126,7 +132,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "hospital.channel_layer.EmbeddedChannelLayer"}}
 
 if REDIS_URL:  # shared by every web process: login throttling, rate limits
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "hospital.cache.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions read from Redis, written through to the database (they survive a Redis restart): one
+    # query less on every signed-in request. Only with a cache every process shares; a per-process
+    # cache could keep serving a session another process has ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -24,7 +24,7 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "60")
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8001")
 workers = int(os.environ.get("WEB_WORKERS") or multiprocessing.cpu_count() + 1)
 threads = int(os.environ.get("WEB_THREADS") or 1)
-worker_class = "gthread"  # keep-alive towards clients and proxies, also with one thread
+worker_class = os.environ.get("WEB_WORKER_CLASS") or "gthread"  # keep-alive towards clients and proxies, also with one thread
 keepalive = 75  # seconds; longer than the proxy's idle timeout towards us, so the proxy closes first
 timeout = 60
 graceful_timeout = 30

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Concat, Upper
 
 from hospital.facility.models import Department, Room, TimeStamped
 
@@ -21,6 +22,10 @@ class AssetType(TimeStamped):
     )
     calibration_interval_days = models.PositiveIntegerField(null=True, blank=True)
     is_mobile = models.BooleanField(default=True, help_text="Moves between rooms (pumps) or fixed (fridges).")
+    search_text = models.GeneratedField(  # what the equipment search matches (locator.search), kept by the database
+        expression=Upper(Concat("name", models.Value(" "), "code", output_field=models.TextField())),
+        output_field=models.TextField(), db_persist=True,
+    )
 
     class Meta:
         ordering = ["name"]
@@ -49,6 +54,11 @@ class Asset(TimeStamped):
     notes = models.TextField(blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, editable=False, related_name="+"
+    )
+    search_text = models.GeneratedField(  # what the equipment search matches (locator.search), kept by the database
+        expression=Upper(Concat("asset_number", models.Value(" "), "manufacturer", models.Value(" "), "model",
+                                output_field=models.TextField())),
+        output_field=models.TextField(), db_persist=True,
     )
 
     class Meta:

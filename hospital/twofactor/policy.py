@@ -3,7 +3,9 @@
 Every logged-in request asks "has this user enrolled?", so the answer (with "is in the administrator
 group") is kept in the cache (Redis when ``REDIS_URL`` is set, shared by all web processes) for a few
 minutes, refreshed at login and dropped whenever a device or the user's groups change (``signals``):
-the pages' and the API's query budgets stay as they were.
+the pages' and the API's query budgets stay as they were. A user read through ``hospital.authcache``
+also carries the answer in its process entry, which the same changes invalidate, so most requests do
+not even read the cache.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from django.core.cache import cache
 from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
 from django_otp.models import Device
 
-from hospital import roles
+from hospital import authcache, roles
 
 STATE_TTL_S = 300
 
@@ -32,17 +34,31 @@ def refresh(user) -> dict:
     state = {"joined": _joined(user), "device": user_has_device(user, confirmed=True),
              "admin_group": user.groups.filter(name=roles.ADMINISTRATOR).exists()}
     cache.set(_key(user.pk), state, STATE_TTL_S)
+    _entry_of(user, state)
     return state
 
 
 def forget(user_id) -> None:
+    """A device or the user's groups changed: drop the shared answer and every process's entries."""
     cache.delete(_key(user_id))
+    authcache.bump()
+
+
+def _entry_of(user, state: dict | None = None):
+    entry = getattr(user, "_authcache_entry", None)
+    if entry is not None and state is not None:
+        entry.twofactor = state
+    return entry
 
 
 def _state(user) -> dict:
+    entry = _entry_of(user)
+    if entry is not None and entry.twofactor is not None:
+        return entry.twofactor
     state = cache.get(_key(user.pk))
     if state is None or state.get("joined") != _joined(user):
-        state = refresh(user)
+        return refresh(user)
+    _entry_of(user, state)
     return state
 
 

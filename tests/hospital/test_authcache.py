@@ -2,9 +2,11 @@
 every change to who may do what applies at the next request."""
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -41,9 +43,26 @@ def test_a_signed_in_user_costs_no_query_after_the_first_request(nurse_client):
     again, again_sql = queries(client, FIND, data={"q": "pump"})
     assert first.status_code == again.status_code == 200
     assert any("auth_user" in q for q in first_sql) and any("auth_permission" in q for q in first_sql)
-    # Only the session and the search itself remain.
+    # Only the search itself remains, and the session where it is not read from a shared cache.
     assert not any("auth_user" in q or "auth_permission" in q for q in again_sql)
-    assert len(again_sql) == 2, again_sql
+    searches = [q for q in again_sql if "search_text" in q]
+    sessions = [q for q in again_sql if "django_session" in q]
+    assert len(searches) == 1 and len(again_sql) == 1 + len(sessions), again_sql
+    assert len(sessions) == (0 if settings.SESSION_ENGINE.endswith("cached_db") else 1), again_sql
+
+
+def test_sessions_are_read_from_the_shared_cache_when_there_is_one(nurse_client):
+    """With Redis every process reads sessions from it (one query less per request); a per-process cache
+    must never serve sessions, or a logout in one process would leave the session alive in another."""
+    client, _ = nurse_client
+    shared = "redis" in settings.CACHES["default"]["BACKEND"].lower()
+    assert settings.SESSION_ENGINE.endswith("cached_db") == shared
+    assert client.get(FIND, data={"q": "pump"}).status_code == 200  # the session is in the cache now
+    stolen = client.cookies[settings.SESSION_COOKIE_NAME].value
+    client.post(reverse("logout"))
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = stolen
+    assert replay.get(FIND, data={"q": "pump"}).status_code == 302  # ended: not served from the cache
 
 
 def test_losing_the_role_applies_at_the_next_request(nurse_client):
