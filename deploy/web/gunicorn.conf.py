@@ -10,7 +10,15 @@ straight through in the worker's thread, where daphne hands every request to a n
 Environment: ``WEB_BIND`` (default ``0.0.0.0:8001``), ``WEB_WORKERS`` (processes, default one per core
 plus one: the extra one runs while another waits on PostgreSQL), ``WEB_THREADS`` (threads per process,
 default 1: on 2 cores a second thread per process cost ~25 % more CPU per request in GIL hand-offs and
-halved throughput under 50 connections, bench/api_latency.py).
+halved throughput under 50 connections, bench/api_latency.py; more than 1 switches to gthread workers),
+``WEB_WORKER_CLASS`` (default ``sync``).
+
+Why sync workers: each takes the next connection from the one queue the kernel keeps for the
+listening socket, so requests are served in arrival order whichever worker is free. gthread workers
+keep their keep-alive connections: under 50 busy connections one worker held 40 of them and the other
+two 5 each, and the connections of the crowded worker waited several times longer (p95 five times
+p50, bench/api_latency.py). Keep-alive towards browsers is the proxy's job (nginx in docs/deploy.md
+buffers requests and answers, as sync workers need, and opens one connection per request to us).
 """
 
 import multiprocessing
@@ -24,8 +32,8 @@ os.environ.setdefault("DB_CONN_MAX_AGE", "60")
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8001")
 workers = int(os.environ.get("WEB_WORKERS") or multiprocessing.cpu_count() + 1)
 threads = int(os.environ.get("WEB_THREADS") or 1)
-worker_class = os.environ.get("WEB_WORKER_CLASS") or "gthread"  # keep-alive towards clients and proxies, also with one thread
-keepalive = 75  # seconds; longer than the proxy's idle timeout towards us, so the proxy closes first
+worker_class = os.environ.get("WEB_WORKER_CLASS") or "sync"
+keepalive = 75  # gthread only: seconds, longer than the proxy's idle timeout towards us (the proxy closes first)
 timeout = 60
 graceful_timeout = 30
 max_requests = 20000  # recycle workers now and then (bounds a slow leak), not all at once
