@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -17,7 +18,7 @@ from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from sensors.alarms.mkt import mean_kinetic_temperature
+from sensors.alarms.mkt import KELVIN, mean_kinetic_temperature
 from sensors.models import Reading
 
 from .models import AlarmAction, AlarmEvent, DailyAggregate, Excursion, MinuteAggregate, TemperatureLogReview
@@ -68,7 +69,15 @@ def latest_reading(sensor, quantity: str) -> tuple[datetime, float] | None:
     return Reading.objects.filter(sensor=sensor, quantity=quantity).order_by("-t").values_list("t", "value").first()
 
 
+def possible_temperatures(times: list[float], values: list[float]) -> tuple[list[float], list[float]]:
+    """The readings a thermometer can give: a stored value that is not a number or at or below absolute
+    zero (written by a faulty import or a bad probe) is left out of MKT rather than failing the page."""
+    kept = [(t, v) for t, v in zip(times, values, strict=True) if math.isfinite(v) and v > -KELVIN]
+    return [t for t, _ in kept], [v for _, v in kept]
+
+
 def mkt_c(times: list[float], values: list[float], dh_r_k: float = 10_000.0) -> float | None:
+    times, values = possible_temperatures(times, values)
     if not values:
         return None
     return round(float(mean_kinetic_temperature(values, times if len(times) > 1 else None, dh_r_k=dh_r_k)), 3)
@@ -81,8 +90,9 @@ def sensor_mkt(sensor, profile, end: datetime | None = None) -> dict | None:
     end = end or timezone.now()
     window = profile.mkt_window_s or COLD_DEFAULT_WINDOW_S
     times, values = readings(sensor, "temperature_c", end - timedelta(seconds=window), end)
+    possible = len(possible_temperatures(times, values)[1])
     return {"window_s": window, "dh_r_k": profile.mkt_dh_r_k, "mkt_c": mkt_c(times, values, profile.mkt_dh_r_k),
-            "readings": len(values)}
+            "readings": possible, "impossible": len(values) - possible}
 
 
 # --------------------------------------------------------------------------- excursions

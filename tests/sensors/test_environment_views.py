@@ -232,3 +232,18 @@ def test_audit_records_are_read_only_in_the_admin(model, client, make_user, excu
     event = AlarmEvent.objects.first()
     page = client.get(f"/admin/environment/alarmevent/{event.pk}/change/")
     assert page.status_code == 200 and b'name="reason"' not in page.content
+
+
+def test_an_impossible_stored_temperature_is_left_out_of_mkt_and_named_not_a_server_error(client, make_user, world):
+    """A faulty probe or import stored -300 °C: the fridge page still opens, MKT ignores that value and says so."""
+    from sensors.models import Reading
+
+    fridge = world["fridge"]
+    now = timezone.now()
+    for minutes, value in ((30, 5.0), (20, 5.0), (10, -300.0), (5, float("nan"))):
+        Reading.objects.create(sensor=fridge, quantity="temperature_c", t=now - timedelta(minutes=minutes), value=value)
+    login(client, make_user, roles.FACILITY_MANAGER)
+    response = client.get(reverse("environment:sensor", args=[fridge.sensor_id]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "5.00 °C</strong> from 2 readings" in page and "2 impossible readings" in page
