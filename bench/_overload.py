@@ -204,7 +204,7 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
                                  "phase_rates": [round(sum(p["phases"][k][0] for p in parts) * advs_per_batch
                                                        / max(p["phases"][k][1] for p in parts))
                                                  for k in range(len(plan))]}
-                if published and BatchReceipt.objects.filter(boot=boot).count() >= published["batches"] and (
+                if published and BatchReceipt.objects.filter(boot=boot, lost=False).count() >= published["batches"] and (
                         cleared_at is not None or raised_at is None):
                     break
             peak_hwm = rss_mb(ingest.pid, "VmHWM")
@@ -217,7 +217,7 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
     close_old_connections()
     if published is None:
         return {"error": "publishers did not finish", "lost": 0, "duplicated": 0}
-    receipts = BatchReceipt.objects.filter(boot=boot).count()
+    receipts = BatchReceipt.objects.filter(boot=boot, lost=False).count()
     temps = Reading.objects.filter(sensor__sensor_id__startswith="ov-fridge-", quantity="temperature_c")
     stored = temps.count()
     distinct = temps.values("sensor_id", "token").distinct().count()

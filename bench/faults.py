@@ -151,7 +151,7 @@ def count(boot: str) -> tuple[int, int, int]:
     from sensors.models import BatchReceipt, Reading
 
     close_old_connections()
-    receipts = BatchReceipt.objects.filter(boot=boot).count()
+    receipts = BatchReceipt.objects.filter(boot=boot, lost=False).count()
     readings = Reading.objects.filter(quantity="temperature_c", token__isnull=False)
     return receipts, readings.count(), readings.values("token").distinct().count()
 
@@ -185,7 +185,7 @@ def scenario(name: str, broker: Mosquitto, db_url: str, n: int, rate: float, fau
     receipts, readings, distinct = count(boot)
     from sensors.models import BatchReceipt
 
-    stored = set(BatchReceipt.objects.filter(boot=boot).values_list("seq", flat=True))
+    stored = set(BatchReceipt.objects.filter(boot=boot, lost=False).values_list("seq", flat=True))
     missing = [q for q in range(n) if q not in stored]
     if missing:
         notes["missing_seq"] = f"{missing[0]}..{missing[-1]} ({len(missing)})"

@@ -238,7 +238,7 @@ def run(args, engine: str) -> int:
             pub = ctx.Process(target=publisher, args=(broker.url, gws, rows, args.seconds, rate, pub_out, "e2e"))
             pub.start()
             start = time.time()
-            stored = lambda: BatchReceipt.objects.filter(boot="e2e").count()  # noqa: E731
+            stored = lambda: BatchReceipt.objects.filter(boot="e2e", lost=False).count()  # noqa: E731
             with tqdm(total=int(args.seconds), desc="end to end", unit="s") as bar:
                 while pub.is_alive():
                     time.sleep(1)
@@ -260,7 +260,7 @@ def run(args, engine: str) -> int:
                 ingest.send_signal(signal.SIGTERM)
             for ingest in ingests:
                 ingest.wait(60)
-    receipts = BatchReceipt.objects.filter(boot="e2e").count()
+    receipts = BatchReceipt.objects.filter(boot="e2e", lost=False).count()
     advertisements = receipts * n_advs_per_round / len(gws)
     results.update({
         "readings_per_s": round(advertisements / elapsed),

@@ -132,11 +132,11 @@ class IngestStatusAdmin(admin.ModelAdmin):
 
 @admin.register(BatchReceipt)
 class BatchReceiptAdmin(admin.ModelAdmin):
-    list_display = ("received_at", "gateway_id", "boot", "seq", "advertisements")
-    list_filter = ("gateway_id",)
+    list_display = ("received_at", "gateway_id", "boot", "seq", "advertisements", "lost")
+    list_filter = ("lost", "gateway_id")
     search_fields = ("gateway_id", "boot")
     date_hierarchy = "received_at"
-    readonly_fields = ("gateway_id", "boot", "seq", "received_at", "advertisements")
+    readonly_fields = ("gateway_id", "boot", "seq", "received_at", "advertisements", "lost")
     show_full_result_count = False
 
     def has_add_permission(self, request):

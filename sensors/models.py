@@ -38,7 +38,8 @@ class Gateway(TimeStamped):
     batches_duplicated = models.BigIntegerField(default=0, editable=False)
     batches_lost = models.BigIntegerField(
         default=0, editable=False,
-        help_text="Counted from sequence gaps, net of batches that arrived later (also on a resend request).",
+        help_text="Counted from sequence gaps no ingest process has a batch for, a second after the gap is "
+        "seen, net of batches that arrived later (also on a resend request).",
     )
     batches_recovered = models.BigIntegerField(
         default=0, editable=False, help_text="Lost batches the gateway sent again when ingest asked (resends).",
@@ -205,13 +206,20 @@ class IngestStatus(models.Model):
 
 class BatchReceipt(models.Model):
     """One row per gateway batch processed, committed with its data: the unique key makes a redelivered
-    batch a no-op, however many ingest processes share the subscription. Pruned after a few days."""
+    batch a no-op, however many ingest processes share the subscription. Pruned after a few days.
+
+    A row with ``lost`` set holds the place of a batch ingest counted as lost (a sequence gap no process
+    had a receipt for, sensors/ingest/resend.py): one row, so several processes count it once, and a
+    batch that still turns up takes the row over and takes the loss back (pipeline ``_claim``)."""
 
     gateway_id = models.CharField(max_length=64)
     boot = models.CharField(max_length=64)
     seq = models.BigIntegerField()
     received_at = models.DateTimeField(db_index=True)
     advertisements = models.PositiveIntegerField(default=0)
+    lost = models.BooleanField(
+        default=False, help_text="No batch yet: counted in the gateway's batches_lost (since received_at)."
+    )
 
     class Meta:
         ordering = ["-received_at"]

@@ -99,6 +99,7 @@ class ChunkWork:
     batches: list[tuple[KnownGateway, Batch]] = field(default_factory=list)
     statuses: dict[str, tuple[str, float]] = field(default_factory=dict)
     duplicates: Counter = field(default_factory=Counter)  # per gateway pk
+    found: set = field(default_factory=set)  # (gateway, boot, seq) of claimed batches counted lost before
 
 
 def to_datetime(t: float) -> datetime:
@@ -236,21 +237,25 @@ class IngestPipeline:
         now = to_datetime(time.time())
         table = connection.ops.quote_name(BatchReceipt._meta.db_table)
         new: set[tuple[str, str, int]] = set()
-        keys = list(unique)
+        keys = sorted(unique)  # one lock order with the other processes and the loss markers (resend.py)
         with connection.cursor() as cursor:
             for start in range(0, len(keys), 1000):
                 part = keys[start:start + 1000]
                 params: list = []
                 for key in part:
                     batch = unique[key][1]
-                    params += [*key, now, len(batch.advertisements) + batch.skipped]
-                values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(part))
+                    params += [*key, now, len(batch.advertisements) + batch.skipped, False]
+                values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
                 cursor.execute(
-                    f"INSERT INTO {table} (gateway_id, boot, seq, received_at, advertisements) VALUES {values} "
+                    f"INSERT INTO {table} (gateway_id, boot, seq, received_at, advertisements, lost) VALUES {values} "
                     "ON CONFLICT (gateway_id, boot, seq) DO NOTHING RETURNING gateway_id, boot, seq",
                     params,
                 )
                 new.update((g, b, int(q)) for g, b, q in cursor.fetchall())
+            conflicts = [key for key in keys if key not in new]
+            if conflicts:
+                work.found = self._take_over_lost(cursor, table, conflicts, now)
+                new |= work.found
         claimed = []
         for key, (gateway, batch) in unique.items():
             if key in new:
@@ -260,6 +265,26 @@ class IngestPipeline:
                 work.duplicates[gateway.pk] += 1
         work.counters["batches.accepted"] += len(claimed)
         return claimed
+
+    @staticmethod
+    def _take_over_lost(cursor, table: str, keys, now) -> set[tuple[str, str, int]]:
+        """Of these already-receipted batches, the ones whose receipt only marks them lost: the batch is
+        here after all, so it is processed and the loss taken back (the row lock makes that happen once).
+        Costs one statement per gateway boot, and only for the chunk's duplicates."""
+        by_boot: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for gateway_id, boot, seq in keys:
+            by_boot[(gateway_id, boot)].append(seq)
+        found: set[tuple[str, str, int]] = set()
+        for (gateway_id, boot), seqs in by_boot.items():
+            for start in range(0, len(seqs), 1000):
+                part = seqs[start:start + 1000]
+                cursor.execute(
+                    f"UPDATE {table} SET lost = %s, received_at = %s WHERE lost AND gateway_id = %s AND boot = %s "
+                    f"AND seq IN ({', '.join(['%s'] * len(part))}) RETURNING seq",
+                    [False, now, gateway_id, boot, *part],
+                )
+                found.update((gateway_id, boot, int(q)) for (q,) in cursor.fetchall())
+        return found
 
     def _decode_cached(self, adv):
         key = (adv.address, tuple(adv.manufacturer_data.items()), tuple(adv.service_data.items()))
@@ -371,13 +396,12 @@ class IngestPipeline:
                  "seq": batch.seq, "seen": batch.sent},
             )
             entry["batches"] += 1
-            if result.status in ("gap", "reboot"):
-                entry["lost"] += result.missing
-                if result.missing and self.on_gap:
-                    self.on_gap(gateway.gateway_id, gateway.site, batch.boot, batch.seq - result.missing,
-                                batch.seq - 1)
-            elif result.status == "late":
-                entry["lost"] -= 1
+            # A gap is only a candidate: with several processes on one shared subscription the others have
+            # most of what this one misses. The planner counts what no process has (resend.py).
+            if result.status in ("gap", "reboot") and result.missing and self.on_gap:
+                self.on_gap(gateway.gateway_id, gateway.site, batch.boot, batch.seq - result.missing, batch.seq - 1)
+            if (gateway.gateway_id, batch.boot, batch.seq) in work.found:
+                entry["lost"] -= 1  # counted lost, here after all
             entry["advs"] += len(batch.advertisements) + batch.skipped
             entry["rejected"] += len(batch.rejected)
             if result.status in ("first", "new", "gap", "reboot"):

@@ -1,17 +1,27 @@
-"""Asking gateways for the batches ingest found missing (protocol §7a), so a broker that accepted batches
-and then lost them (Mosquitto restarting, a shared subscription not restored yet) costs nothing.
+"""Settling sequence gaps: counting what is really lost, and asking gateways for it again (protocol §7a),
+so a broker that accepted batches and then lost them (Mosquitto restarting, a shared subscription not
+restored yet) costs nothing.
 
-The pipeline reports each sequence gap (``gap``). After ``delay_s`` (a batch delayed by a reconnect
-may still turn up on its own) the planner asks the gateway, on ``hospital/<site>/gw/<id>/resend``, for
-the seqs of that gap the tracker still counts missing and no ingest process has a receipt for (with
-several processes on one shared subscription, another one may hold them). Batches that come back are
-ordinary late arrivals: the tracker takes them off the lost count, the receipts keep them exactly once.
-A gap still open after a request is asked again after ``retry_s``, doubling, at most ``attempts``
-times; what is still missing then stays counted as lost (``resend.unrecovered``) and is logged.
+The pipeline reports each sequence gap its tracker sees (``gap``); so does a gateway status that names
+a seq this process has not seen (``IngestPipeline``, protocol §4). A gap is only a candidate: with
+several ingest processes on one shared subscription each tracker sees part of a gateway's batches, and
+the others have most of what it misses. So after ``delay_s`` (a batch delayed by a reconnect, or still
+being stored by another process, turns up meanwhile) the planner writes a lost-marker receipt for each
+seq of the gap no process holds a receipt for, in one transaction with the gateway's ``batches_lost``
+(``BatchReceipt.lost``): the unique receipt key makes several processes count a seq once, and this
+process owns what it marked. A batch that still arrives takes its marker over and the loss back
+(``IngestPipeline._claim``), whichever process receives it, so ``batches_lost`` stays exact.
 
-Bounded: at most ``max_gaps`` open gaps (the oldest are given up first), one request per gateway and
-boot per round, at most ``rate`` requests per second for the whole process (a broker restart makes
-every gateway gap at once).
+Then it asks the gateway, on ``hospital/<site>/gw/<id>/resend``, for the seqs it marked. Batches that
+come back are ordinary late arrivals. A gap still open after a request is asked again after
+``retry_s``, doubling, at most ``attempts`` times; what is still missing then stays counted as lost
+(``resend.unrecovered``) and is logged. With ``attempts`` 0 gaps are only counted.
+
+Bounded: at most ``max_gaps`` open gaps (the oldest are given up first, their seqs counted lost
+unmarked), at most ``MAX_RESEND_BATCHES`` markers per gap (the older part of a larger gap is counted
+unmarked: exact for one process, possibly twice with several), one request per gateway and boot per
+round, at most ``rate`` requests per second for the whole process (a broker restart makes every
+gateway gap at once).
 """
 
 from __future__ import annotations
@@ -23,10 +33,12 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from sensors.gateway.publisher import TokenBucket
-from sensors.protocol import MAX_RESEND_BATCHES, MAX_RESEND_RANGES, SequenceTracker, encode_resend, seq_ranges
+from sensors.protocol import MAX_RESEND_BATCHES, MAX_RESEND_RANGES, encode_resend, seq_ranges
 from sensors.protocol import topic_for as _topic_for
 
 log = logging.getLogger(__name__)
@@ -40,13 +52,13 @@ class Gap:
     due: float
     attempts: int = 0
     asked: int = 0  # seqs still missing when first asked (what a resend could recover)
+    seqs: list[int] | None = None  # the seqs this process marked lost; None until the gap is settled
 
 
 class ResendPlanner:
     def __init__(
         self,
-        tracker: SequenceTracker,
-        publish: Callable[[str, bytes], bool],
+        publish: Callable[[str, bytes], bool] | None,
         *,
         delay_s: float = 1.0,
         retry_s: float = 3.0,
@@ -55,9 +67,9 @@ class ResendPlanner:
         max_gaps: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.tracker = tracker
-        self.publish = publish  # (topic, payload) -> sent? False while the broker is away
-        self.delay_s, self.retry_s, self.attempts = delay_s, retry_s, attempts
+        self.publish = publish  # (topic, payload) -> sent? False while the broker is away; None: count only
+        self.delay_s, self.retry_s = delay_s, retry_s
+        self.attempts = attempts if publish is not None else 0
         self.max_gaps = max_gaps
         self.clock = clock
         self.bucket = TokenBucket(rate, burst=max(1.0, rate), clock=clock)
@@ -67,7 +79,7 @@ class ResendPlanner:
 
     # called by the pipeline inside its transaction: memory only
     def gap(self, gateway_id: str, site: str, boot: str, first: int, last: int) -> None:
-        if self.attempts <= 0 or last < first:
+        if last < first:
             return
         key = (gateway_id, boot, first)
         if key in self.gaps:
@@ -75,25 +87,26 @@ class ResendPlanner:
         while len(self.gaps) >= self.max_gaps:
             (gw, old_boot, _), old = self.gaps.popitem(last=False)
             self.counters["resend.gaps_dropped"] += 1
-            log.warning("too many open gaps: not asking %s (boot %s) for %d batch(es)", gw, old_boot,
-                        old.last - old.first + 1)
+            unmarked = old.last - old.first + 1 if old.seqs is None else 0
+            log.warning("too many open gaps: not asking %s (boot %s) for %d batch(es)%s", gw, old_boot,
+                        old.last - old.first + 1, "; counted lost unchecked" if unmarked else "")
+            if unmarked:
+                self._count_lost(gw, unmarked)
         self.gaps[key] = Gap(site, first, last, self.clock() + self.delay_s)
         self.counters["resend.gaps"] += 1
 
     def tick(self) -> None:
-        """Ask for what is due, close what came back or ran out of attempts, flush the counters."""
+        """Settle and ask for what is due, close what came back or ran out of attempts, flush the counters."""
         now = self.clock()
         due: dict[tuple[str, str], list[tuple[tuple[str, str, int], Gap, list[int]]]] = {}
         for key, gap in list(self.gaps.items()):
             if gap.due > now:
                 continue
             gateway_id, boot, _ = key
-            missing = self.tracker.missing_in(gateway_id, boot, gap.first, gap.last)
-            if missing is None:  # the tracker forgot this boot (many reboots): cannot tell any more
-                self._close(key, gap, gap.asked)
-                continue
-            if missing:
-                missing = self._without_receipts(gateway_id, boot, missing)
+            if gap.seqs is None:
+                missing = gap.seqs = self._mark_lost(gateway_id, boot, gap)
+            else:
+                missing = self._still_lost(gateway_id, boot, gap.seqs)
             if not missing:
                 self._close(key, gap, 0)
             elif gap.attempts >= self.attempts:
@@ -106,7 +119,7 @@ class ResendPlanner:
             seqs: list[int] = []
             for _, _, missing in items:
                 seqs.extend(missing)
-            ranges = seq_ranges(seqs)[:MAX_RESEND_RANGES]
+            ranges = seq_ranges(sorted(set(seqs)))[:MAX_RESEND_RANGES]
             total, capped = 0, []
             for first, last in ranges:
                 last = min(last, first + MAX_RESEND_BATCHES - total - 1)
@@ -117,7 +130,7 @@ class ResendPlanner:
             req = secrets.token_hex(4)
             payload = encode_resend(gateway_id, boot, capped, req=req)
             if not self.publish(_topic_for(items[0][1].site, gateway_id, "resend"), payload):
-                return  # not connected: try again next tick
+                break  # not connected: try again next tick
             self.bucket.take()
             self.counters["resend.requests"] += 1
             self.counters["resend.requested"] += total
@@ -130,16 +143,58 @@ class ResendPlanner:
                 gap.due = now + self.retry_s * 2 ** (gap.attempts - 1)
         self.flush()
 
-    def _without_receipts(self, gateway_id: str, boot: str, missing: list[int]) -> list[int]:
-        """Another ingest process on the same shared subscription may have these: ask only for the rest."""
+    def _mark_lost(self, gateway_id: str, boot: str, gap: Gap) -> list[int]:
+        """Count the seqs of the gap no process holds a receipt for as lost, once for all processes; returns
+        the ones this process marked (and so asks for)."""
+        from sensors.ingest.pipeline import IngestPipeline
+        from sensors.models import BatchReceipt, Gateway
+
+        first = max(gap.first, gap.last - MAX_RESEND_BATCHES + 1)
+        unmarked = first - gap.first  # too many to mark one by one: counted, not recoverable
+        table = connection.ops.quote_name(BatchReceipt._meta.db_table)
+        now = timezone.now()
+        marked: list[int] = []
+        with transaction.atomic(), connection.cursor() as cursor:
+            for start in range(first, gap.last + 1, 1000):
+                part = range(start, min(start + 1000, gap.last + 1))
+                params: list = []
+                for seq in part:  # ascending: the pipeline claims in key order too, so no deadlock
+                    params += [gateway_id, boot, seq, now, 0, True]
+                cursor.execute(
+                    f"INSERT INTO {table} (gateway_id, boot, seq, received_at, advertisements, lost) VALUES "
+                    f"{', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(part))} "
+                    "ON CONFLICT (gateway_id, boot, seq) DO NOTHING RETURNING seq",
+                    params,
+                )
+                marked.extend(int(q) for (q,) in cursor.fetchall())
+            lost = len(marked) + unmarked
+            if lost:
+                Gateway.objects.filter(gateway_id=gateway_id).update(batches_lost=F("batches_lost") + lost)
+                IngestPipeline._bump_counters(Counter({"batches.lost": lost}))
+        if unmarked:
+            log.warning("%s (boot %s): a gap of %d batches; the %d oldest counted lost without a check",
+                        gateway_id, boot, gap.last - gap.first + 1, unmarked)
+        return sorted(marked)
+
+    @staticmethod
+    def _still_lost(gateway_id: str, boot: str, seqs: list[int]) -> list[int]:
+        """Of the seqs this process marked lost, those no process has received since."""
         from sensors.models import BatchReceipt
 
-        have = set(
+        still = set(
             BatchReceipt.objects.filter(
-                gateway_id=gateway_id, boot=boot, seq__gte=missing[0], seq__lte=missing[-1]
+                gateway_id=gateway_id, boot=boot, seq__gte=seqs[0], seq__lte=seqs[-1], lost=True
             ).values_list("seq", flat=True)
         )
-        return [s for s in missing if s not in have] if have else missing
+        return [s for s in seqs if s in still]
+
+    def _count_lost(self, gateway_id: str, n: int) -> None:
+        from sensors.ingest.pipeline import IngestPipeline
+        from sensors.models import Gateway
+
+        with transaction.atomic():
+            Gateway.objects.filter(gateway_id=gateway_id).update(batches_lost=F("batches_lost") + n)
+            IngestPipeline._bump_counters(Counter({"batches.lost": n}))
 
     def _close(self, key: tuple[str, str, int], gap: Gap, still_missing: int) -> None:
         del self.gaps[key]

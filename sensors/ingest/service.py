@@ -95,8 +95,9 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
         endpoint, client_id, subscriptions(endpoint, site), pipeline.handle,
         on_idle=on_idle,
     )
-    # Sequence gaps -> resend requests to the gateway (protocol §7a; sensors/ingest/resend.py).
-    planner = ResendPlanner(pipeline.tracker, consumer.publish, attempts=settings.INGEST_RESEND_ATTEMPTS)
+    # Sequence gaps -> losses counted once across processes, resend requests to the gateway (protocol §7a;
+    # sensors/ingest/resend.py).
+    planner = ResendPlanner(consumer.publish, attempts=settings.INGEST_RESEND_ATTEMPTS)
     if pipeline.on_gap is None:
         pipeline.on_gap = planner.gap
         tasks.append(Periodic(0.5, planner.tick))

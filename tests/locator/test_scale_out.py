@@ -187,7 +187,7 @@ def replay(batches, processes: int, broker: PrivateMosquitto, logs, run: str):
             client.publish(topic_for(SITE, gw, "adv"), payload, qos=1)
         client.loop_stop()
         client.disconnect()
-        wait_until(lambda: BatchReceipt.objects.filter(boot=run).count() == len(batches), 30, "every batch stored")
+        wait_until(lambda: BatchReceipt.objects.filter(boot=run, lost=False).count() == len(batches), 30, "every batch stored")
         time.sleep(2.5)  # the locator's last ticks and the alarm service's last tick
     finally:
         for p in procs:

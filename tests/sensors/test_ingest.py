@@ -6,6 +6,7 @@ import pytest
 
 from sensors.ingest.consumer import Message
 from sensors.ingest.pipeline import IngestPipeline
+from sensors.ingest.resend import ResendPlanner
 from sensors.models import BatchReceipt, DeadLetter, DiscoveredDevice, Gateway, IngestCounter, Reading
 from sensors.protocol import Advertisement, encode_batch
 from tests.conftest import RUUVI_MAC, RUUVI_V5_VALID, ibeacon_payload
@@ -67,11 +68,27 @@ def test_redelivered_batch_is_processed_once(pipeline_and_sightings):
 
 def test_sequence_gaps_are_counted_as_lost(pipeline_and_sightings):
     pipeline, _, world = pipeline_and_sightings
-    for seq in (0, 1, 5, 6):
+    clock = [1000.0]
+    planner = ResendPlanner(None, delay_s=1.0, clock=lambda: clock[0])  # counting only, no resend requests
+    pipeline.on_gap = planner.gap
+
+    def lost():
+        return Gateway.objects.get(gateway_id="gw-a").batches_lost
+
+    for seq in (0, 1, 6, 7):
         pipeline.handle([message(world["site"], "gw-a", adv_batch("gw-a", seq, []))])
-    assert Gateway.objects.get(gateway_id="gw-a").batches_lost == 3
+    pipeline.handle([message(world["site"], "gw-a", adv_batch("gw-a", 4, []))])  # reordered, within the delay
+    planner.tick()
+    assert lost() == 0  # a gap is counted a second after it is seen: a delayed batch may still turn up
+    clock[0] += 1.0
+    planner.tick()
+    assert lost() == 3 and counters()["batches.lost"] == 3  # 2, 3 and 5
+    assert set(BatchReceipt.objects.filter(lost=True).values_list("seq", flat=True)) == {2, 3, 5}
     pipeline.handle([message(world["site"], "gw-a", adv_batch("gw-a", 3, []))])  # a late one turns up
-    assert Gateway.objects.get(gateway_id="gw-a").batches_lost == 2
+    assert lost() == 2 and counters()["batches.lost"] == 2
+    assert counters()["batches.accepted"] == 6 and not planner.gaps
+    pipeline.handle([message(world["site"], "gw-a", adv_batch("gw-a", 3, []))])  # and again: a duplicate
+    assert lost() == 2 and counters()["batches.duplicate"] == 1
 
 
 def test_same_packet_heard_by_two_gateways_is_one_reading(pipeline_and_sightings, gateway_factory):

@@ -222,7 +222,7 @@ def planned(tracked_world):
         return connected[0]
 
     pipeline = IngestPipeline()
-    planner = ResendPlanner(pipeline.tracker, publish, delay_s=1.0, retry_s=3.0, attempts=2, rate=100, clock=clock)
+    planner = ResendPlanner(publish, delay_s=1.0, retry_s=3.0, attempts=2, rate=100, clock=clock)
     pipeline.on_gap = planner.gap
     site = tracked_world["site"]
 

@@ -23,7 +23,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sensors.gateway.agent import Agent
 from sensors.gateway.config import Settings
 from sensors.models import BatchReceipt, Gateway, IngestCounter
-from sensors.protocol import GatewayConfig, decode_batch, encode_resend, topic_for
+from sensors.protocol import (
+    Advertisement,
+    GatewayConfig,
+    decode_batch,
+    encode_batch,
+    encode_resend,
+    topic_for,
+)
 from tests.conftest import RUUVI_MAC, RUUVI_V5_VALID
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.processes import manage
@@ -89,7 +96,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def stored(agent: Agent) -> set[int]:
-    return set(BatchReceipt.objects.filter(gateway_id=agent.settings.gateway_id, boot=agent.boot)
+    return set(BatchReceipt.objects.filter(gateway_id=agent.settings.gateway_id, boot=agent.boot, lost=False)
                .values_list("seq", flat=True))
 
 
@@ -146,7 +153,7 @@ def test_broker_restart_with_a_shared_subscription_loses_nothing_once_resends_co
     # gw-keeps: the broker dropped batches, the gateway resent them, nothing is lost, nothing twice
     assert g_keeps.batches_recovered > 0, (counters, log.read_text()[-3000:])
     assert (g_keeps.batches_lost, g_keeps.batches_received) == (0, total_keeps)
-    assert BatchReceipt.objects.filter(gateway_id="gw-keeps").count() == total_keeps
+    assert BatchReceipt.objects.filter(gateway_id="gw-keeps", lost=False).count() == total_keeps
     assert keeps.resends.resent >= g_keeps.batches_recovered and keeps.resends.not_held == 0
     # gw-forgets: what it no longer held stays counted as lost, exactly, and both sides report it
     missing = set(range(total_forgets)) - stored(forgets)
@@ -209,3 +216,68 @@ def test_bad_resend_requests_are_ignored_and_counted_and_good_ones_answered(tmp_
     assert len(again) == 1 + answered and len(set(again)) == 1  # byte for byte the original batch
     assert info["resend_ignored"] == sum(ignored.values()) and info["resend_requests"] == answered
     assert info["resend_ignored_by_reason"]["malformed"] == 4 and "resend_error" in info
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_ingest_processes_on_a_shared_subscription_count_each_lost_batch_once(tmp_path, tracked_world,
+                                                                                   gateway_factory):
+    """Each process's tracker sees about half of a gateway's batches, so its gaps are mostly the other's
+    batches: losses are counted from what no process has a receipt for, once, whichever process saw the
+    gap. Before, every process counted the other's batches as lost (hundreds here instead of 7)."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        pytest.skip("needs PostgreSQL and Redis (two ingest processes, the sightings relay)")
+    from sensors.mqtt.client import make_client, parse_mqtt_url
+    from tests.conftest import TEST_UUID, ibeacon_payload
+
+    site = tracked_world["site"]
+    gateway_factory("gw-b", x=7.5)
+    dropped = {"gw-a": {10, 11, 12, 57}, "gw-b": {1, 90, 148}}  # never published: really lost
+    broker = PrivateMosquitto(tmp_path, "allow_anonymous true").start()
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    logs = [tmp_path / f"ingest-{i}.log" for i in range(2)]
+    procs = [manage("ingest", "--mqtt-url", url, "--site", site, "--client-id", f"ingest-{i}-{uuid.uuid4().hex[:6]}",
+                    log_path=path, MQTT_SHARE_GROUP="ingest", INGEST_RESEND_ATTEMPTS="1") for i, path in enumerate(logs)]
+    publisher = make_client(parse_mqtt_url(url), "test-gateways")
+    try:
+        wait_for(lambda: all(p.exists() and "connected to" in p.read_text(errors="replace") for p in logs), 60,
+                 "both ingest processes subscribed")
+        time.sleep(1.0)
+        publisher.connect("127.0.0.1", broker.port)
+        publisher.loop_start()
+        beacon = {0x004C: ibeacon_payload(1, 7, TEST_UUID)}
+        for seq in range(150):  # about 100 batches a second, the two gateways interleaved
+            for gw in ("gw-a", "gw-b"):
+                if seq not in dropped[gw]:
+                    payload = encode_batch(gw, "boot-1", seq, [Advertisement(time.time(), "D0:0D:1E:A5:00:07",
+                                                                             -60, beacon, {})])
+                    publisher.publish(topic_for(site, gw, "adv"), payload, qos=1)
+            time.sleep(0.02)
+        expected = 300 - sum(map(len, dropped.values()))
+
+        def settled():
+            counters = dict(IngestCounter.objects.values_list("name", "value"))
+            return (BatchReceipt.objects.filter(lost=False).count() == expected
+                    and counters.get("resend.unrecovered", 0) >= 7)
+
+        wait_for(settled, 60, "every batch stored and the losses given up on")
+        time.sleep(2.0)  # anything counted twice would be counted by now
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(30)
+        broker.stop()
+    counters = dict(IngestCounter.objects.values_list("name", "value"))
+    texts = [p.read_text(errors="replace") for p in logs]
+    # both processes took batches: the one that does not lead the locator relayed its sightings
+    assert counters.get("locator.relay.sent", 0) > 0, (counters, [t[-2000:] for t in texts])
+    for gw, seqs in dropped.items():
+        assert Gateway.objects.get(gateway_id=gw).batches_lost == len(seqs), (gw, counters)
+        assert set(BatchReceipt.objects.filter(gateway_id=gw, lost=True).values_list("seq", flat=True)) == seqs
+    assert counters["batches.lost"] == 7 and counters["resend.unrecovered"] == 7, counters
+    assert counters["batches.accepted"] == expected and counters.get("batches.duplicate", 0) == 0
