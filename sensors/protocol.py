@@ -450,6 +450,13 @@ class Status:
     software: str | None = None
     info: dict[str, object] = field(default_factory=dict)  # anything else the gateway reported
 
+    @property
+    def acked_seq(self) -> int | None:
+        """The highest seq of ``boot`` the broker has acknowledged (§4); None when the gateway does not
+        say, or says it in a form this server does not understand (ignored, as unknown keys are)."""
+        v = self.info.get("acked_seq")
+        return v if type(v) is int and 0 <= v <= MAX_SEQ and self.boot else None
+
 
 def encode_status(
     gateway_id: str,
@@ -899,6 +906,28 @@ class SequenceTracker:
         self.duplicates += 1
         self._count(gateway, "duplicates")
         return SeqResult("duplicate")
+
+    def advance(self, gateway: str, boot: str, seq: int) -> SeqResult | None:
+        """The gateway says it has published up to ``seq`` of ``boot`` (its status, §4): the seqs after the
+        last one seen become missing, as if a batch after them had shown the gap, so a lost tail is found
+        without waiting for a later batch. Returns the gap (``missing`` seqs ending at ``seq``), or None
+        when nothing is new or the gateway was never seen (no loss assumed, as for a first batch)."""
+        boots = self._gw.get(gateway)
+        if boots is None:
+            return None
+        st = boots.get(boot)
+        if st is None:  # a boot none of whose batches arrived yet: all of them are missing so far
+            if len(boots) >= self.boots_per_gateway:
+                boots.popitem(last=False)
+            st = boots[boot] = _BootState(-1)
+        if seq <= st.last:
+            return None
+        gap = seq - st.last
+        self._add_missing(st, st.last + 1, seq + 1)
+        st.last = seq
+        self.lost += gap
+        self._count(gateway, "lost", gap)
+        return SeqResult("gap", gap)
 
     def missing_in(self, gateway: str, boot: str, first: int, last: int) -> list[int] | None:
         """The seqs first..last of this boot still counted missing (sorted); None if the boot is not

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 STALL_RESTART_S = 300.0  # restart a scanner that has reported nothing for this long (BlueZ stalls happen)
 TICK_S = 0.2  # longest sleep of the main loop
+QUIET_STATUS_S = 2.0  # a status this long after the last batch, once delivered: it names the last seq
 
 
 class Agent:
@@ -65,6 +66,8 @@ class Agent:
         self._load_cached_config()
         self.batcher = Batcher(self.config.max_batch, self.config.batch_interval_ms)
         self.seq = 0
+        self._last_batch = time.monotonic()  # when the last batch closed
+        self._reported_acked: int | None = None  # the acked_seq the last status said
         self.seen = self.forwarded = self.filtered = self.invalid = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -139,6 +142,7 @@ class Agent:
             heard = self.batcher.take(self.batcher.max_batch)
             advertisements = to_wall(heard, time.monotonic(), time.time())
             seq = self.seq
+            self._last_batch = time.monotonic()
             try:
                 payload = encode_batch(self.settings.gateway_id, self.boot, seq, advertisements)
             except ProtocolError as e:  # a bug here, not bad radio data: that is screened in the scanner
@@ -234,6 +238,9 @@ class Agent:
             "filtered": self.filtered,
             "invalid": self.invalid,
         }
+        acked = self.publisher.acked_seq if hasattr(self, "publisher") else None
+        if acked is not None:
+            info["acked_seq"] = self._reported_acked = acked
         if hasattr(self, "resends"):
             info.update(self.resends.info())
         if hasattr(self, "scanner") and self.scanner.error:
@@ -256,6 +263,13 @@ class Agent:
         """Ask ``run`` to finish (SIGTERM, SIGINT); safe from any thread."""
         self._stop_requested = True
         self._poke()
+
+    def _tail_unreported(self, now: float) -> bool:
+        """The stream paused or ended and everything is delivered, but no status has named its last seq
+        yet: without one, ingest could not tell whether the last batches reached it (protocol §4)."""
+        acked = self.publisher.acked_seq
+        return (acked is not None and acked != self._reported_acked and now - self._last_batch >= QUIET_STATUS_S
+                and not len(self.queue) and not self.publisher.inflight)
 
     async def run(self) -> None:
         """Scan, batch and publish until ``request_stop``; then flush the current batch into the queue,
@@ -308,7 +322,7 @@ class Agent:
                 with self._lock:
                     self._flush_locked()
                     left = self.batcher.seconds_left()
-                if self._status_due or now >= next_status:
+                if self._status_due or now >= next_status or self._tail_unreported(now):
                     self._status_due = False
                     self.publisher.publish_status()
                     next_status = now + s.status_interval_s

@@ -104,6 +104,10 @@ class Publisher:
         self.rejected = 0  # refused by the broker with a failure reason code; removed, not retried
         self.connects = 0
         self.resent = 0  # batches published again on the server's request and acknowledged
+        # Highest seq of this boot the broker acknowledged, for the status (protocol §4): ingest learns of
+        # batches lost at the end of a stream from it, without waiting for a later batch.
+        self.acked_seq: int | None = None
+        self._seq_of: dict[int, int] = {}  # queue row id -> seq, for batches of this boot handed over
 
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -316,11 +320,15 @@ class Publisher:
                     )
                     if not again:
                         refused.append(row_id)
+                        self._seq_of.pop(row_id, None)
                 elif again:
                     self.resent += 1
                 else:
                     self.acked += 1
                     done.append(row_id)
+                    seq = self._seq_of.pop(row_id, None)
+                    if seq is not None and (self.acked_seq is None or seq > self.acked_seq):
+                        self.acked_seq = seq
             self._inflight = still
             if len(self._reasons) > 4 * self.max_inflight:  # acks of status messages nobody collects
                 cutoff = time.monotonic() - 60
@@ -383,5 +391,7 @@ class Publisher:
                 self._handed_over(info)
                 self._inflight.append((info, row.id, False))
                 self._cursor = row.id
+                if row.boot == self.boot:
+                    self._seq_of[row.id] = row.seq
             self.published += 1
         return 0.0

@@ -98,6 +98,7 @@ class ChunkWork:
     dead: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     batches: list[tuple[KnownGateway, Batch]] = field(default_factory=list)
     statuses: dict[str, tuple[str, float]] = field(default_factory=dict)
+    tails: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # gateway -> (site, boot, acked seq)
     duplicates: Counter = field(default_factory=Counter)  # per gateway pk
     found: set = field(default_factory=set)  # (gateway, boot, seq) of claimed batches counted lost before
 
@@ -214,6 +215,8 @@ class IngestPipeline:
             elif topic.kind == "status":
                 status = decode_status(message.payload, gateway.gateway_id)
                 work.statuses[gateway.gateway_id] = (status.state, status.ts or message.received)
+                if status.acked_seq is not None:
+                    work.tails[gateway.gateway_id] = (gateway.site, status.boot, status.acked_seq)
         except ProtocolError as exc:
             self._reject(work, message, gateway.gateway_id, f"rejected.malformed_{topic.kind}", exc.reason)
 
@@ -407,6 +410,13 @@ class IngestPipeline:
             if result.status in ("first", "new", "gap", "reboot"):
                 entry["boot"], entry["seq"] = batch.boot, batch.seq
             entry["seen"] = max(entry["seen"], batch.sent)
+        # The gateway's status names the last batch the broker took (protocol §4): batches lost at the end of
+        # a stream are candidates now, not when (if ever) a later batch shows the gap. After this chunk's
+        # batches, which the status may well have overtaken on their way.
+        for gateway_id, (site, boot, acked_seq) in work.tails.items():
+            result = self.tracker.advance(gateway_id, boot, acked_seq)
+            if result is not None and self.on_gap:
+                self.on_gap(gateway_id, site, boot, acked_seq - result.missing + 1, acked_seq)
         work.counters["batches.lost"] += sum(e["lost"] for e in per_gateway.values())
         rows = [
             (entry["batches"], entry["lost"], work.duplicates.pop(entry["pk"], 0), entry["advs"], entry["rejected"],

@@ -21,6 +21,7 @@ from sensors.protocol import (
     decode_resend,
     encode_batch,
     encode_resend,
+    encode_status,
     parse_topic,
     seq_ranges,
 )
@@ -230,6 +231,7 @@ def planned(tracked_world):
         for seq in seqs:
             pipeline.handle([message(site, "gw-a", encode_batch("gw-a", boot, seq, []))])
 
+    feed.pipeline = pipeline
     return planner, feed, sent, clock, connected, site
 
 
@@ -283,6 +285,40 @@ def test_what_the_gateway_no_longer_holds_stays_lost_after_bounded_retries(plann
     clock.t += 1.0
     planner.tick()
     assert sent[-1][1]["boot"] == "boot-2" and sent[-1][1]["ranges"] == [[0, 2]]
+
+
+@pytest.mark.django_db
+def test_a_lost_tail_is_found_from_the_gateway_status_without_a_later_batch(planned):
+    planner, feed, sent, clock, connected, site = planned
+    def status(acked_seq, boot="boot-1", state="online"):
+        payload = encode_status("gw-a", state, boot, acked_seq=acked_seq)
+        feed.pipeline.handle([Message(f"hospital/{site}/gw/gw-a/status", payload, 1, 1, time.time())])
+
+    feed(0, 1, 2, 3)
+    status(3)  # everything it published arrived
+    status(6, state="offline")  # shut down cleanly after publishing 4..6, which never arrived
+    status("7", state="offline")  # not understood: ignored, like an unknown key
+    status(-1, state="offline")
+    clock.t += 1.0
+    planner.tick()
+    assert [b["ranges"] for _, b in sent] == [[[4, 6]]]
+    assert Gateway.objects.get(gateway_id="gw-a").batches_lost == 3
+    feed(5)  # one comes back
+    clock.t += 3.0
+    planner.tick()  # attempts=2: asked twice, then given up
+    clock.t += 6.0
+    planner.tick()
+    assert [b["ranges"] for _, b in sent][1:] == [[[4, 4], [6, 6]]]
+    gateway = Gateway.objects.get(gateway_id="gw-a")
+    assert (gateway.batches_lost, gateway.batches_recovered) == (2, 1)
+    assert counters()["resend.unrecovered"] == 2
+    # a boot none of whose batches arrived: its seqs up to the one named are missing
+    status(1, boot="boot-2")
+    clock.t += 1.0
+    planner.tick()
+    assert sent[-1][1]["boot"] == "boot-2" and sent[-1][1]["ranges"] == [[0, 1]]
+    # a gateway never seen: no loss assumed (ingest may have started after its batches)
+    assert feed.pipeline.tracker.advance("gw-never", "b", 5) is None
 
 
 @pytest.mark.django_db

@@ -281,3 +281,67 @@ def test_two_ingest_processes_on_a_shared_subscription_count_each_lost_batch_onc
         assert set(BatchReceipt.objects.filter(gateway_id=gw, lost=True).values_list("seq", flat=True)) == seqs
     assert counters["batches.lost"] == 7 and counters["resend.unrecovered"] == 7, counters
     assert counters["batches.accepted"] == expected and counters.get("batches.duplicate", 0) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_batches_lost_at_the_end_of_a_stream_are_found_from_the_gateway_status(tmp_path, gateway_factory, floor):
+    """The last batches of a stream are dropped by the broker (published after its restart, before ingest
+    resubscribed) and nothing comes after them, so no sequence gap can show them. The gateway's status,
+    published once its stream went quiet, names its last acknowledged seq: ingest asks for the tail, gets
+    back what the gateway keeps, and counts the rest as lost."""
+    site = floor.building.site.code
+    gateway_factory("gw-keeps")
+    gateway_factory("gw-forgets", x=6.0)
+    broker = PrivateMosquitto(tmp_path, f"allow_anonymous true\npersistence true\npersistence_location {tmp_path}/\n")
+    broker.start()
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    log = tmp_path / "ingest.log"
+    ingest = manage("ingest", "--mqtt-url", url, "--site", site, "--client-id", f"ingest-{uuid.uuid4().hex[:6]}",
+                    log_path=log, MQTT_SHARE_GROUP="ingest", INGEST_RESEND_ATTEMPTS="2")
+    wait_for(lambda: "connected to" in log.read_text(errors="replace"), 60, "ingest subscribed")
+    time.sleep(0.5)
+    keeps = make_agent(tmp_path, url, site, "gw-keeps")
+    forgets = make_agent(tmp_path, url, site, "gw-forgets", retain_s=0.5)
+    agents = (keeps, forgets)
+    try:
+        with running(*agents):
+            feeder = Feeder(*agents)
+            wait_for(lambda: all(len(stored(a)) >= 10 for a in agents), 30, "ingest receiving")
+            feeder.finish()
+            head = {a: a.seq for a in agents}
+            wait_for(lambda: all(stored(a) == set(range(head[a])) for a in agents), 30, "the stream so far stored")
+            broker.stop()
+            time.sleep(1.0)
+            ingest.send_signal(signal.SIGSTOP)  # ingest cannot resubscribe before the tail is published
+            broker = PrivateMosquitto(tmp_path, broker.extra_config, port=broker.port).start()
+            wait_for(lambda: all(a.publisher.connected for a in agents), 10, "gateways back")
+            for _ in range(5):  # the tail: 5 batches each, accepted by the broker and dropped
+                for a in agents:
+                    a.detection_callback(*ruuvi())
+                    a.flush()
+                time.sleep(0.05)
+            total = {a: a.seq for a in agents}
+            wait_for(lambda: all(a.publisher.acked_seq == total[a] - 1 for a in agents), 10, "the tail acknowledged")
+            time.sleep(3.0)  # the gateways' statuses name their last seq once the stream is quiet
+            ingest.send_signal(signal.SIGCONT)
+            wait_for(lambda: stored(keeps) == set(range(total[keeps])), 40, "gw-keeps' tail, resent")
+
+            def forgets_settled():
+                counters = dict(IngestCounter.objects.values_list("name", "value"))
+                return counters.get("resend.unrecovered", 0) >= 5
+
+            wait_for(forgets_settled, 40, "gw-forgets' tail given up on")
+            assert keeps.seq == total[keeps] and forgets.seq == total[forgets]  # no batch came after the tail
+    finally:
+        if ingest.poll() is None:
+            ingest.send_signal(signal.SIGCONT)
+            ingest.send_signal(signal.SIGTERM)
+            ingest.wait(30)
+        broker.stop()
+    g_keeps, g_forgets = Gateway.objects.get(gateway_id="gw-keeps"), Gateway.objects.get(gateway_id="gw-forgets")
+    assert (g_keeps.batches_lost, g_keeps.batches_recovered) == (0, 5), log.read_text()[-3000:]
+    assert stored(forgets) == set(range(head[forgets]))
+    assert (g_forgets.batches_lost, g_forgets.batches_recovered) == (5, 0)
+    assert set(BatchReceipt.objects.filter(gateway_id="gw-forgets", lost=True).values_list("seq", flat=True)) == set(
+        range(head[forgets], total[forgets]))
