@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from sensors.gateway.publisher import TokenBucket
@@ -98,15 +98,13 @@ class ResendPlanner:
     def tick(self) -> None:
         """Settle and ask for what is due, close what came back or ran out of attempts, flush the counters."""
         now = self.clock()
+        settled = self._settle([(key, gap) for key, gap in self.gaps.items() if gap.due <= now and gap.seqs is None])
         due: dict[tuple[str, str], list[tuple[tuple[str, str, int], Gap, list[int]]]] = {}
         for key, gap in list(self.gaps.items()):
-            if gap.due > now:
+            if gap.due > now or gap.seqs is None:
                 continue
             gateway_id, boot, _ = key
-            if gap.seqs is None:
-                missing = gap.seqs = self._mark_lost(gateway_id, boot, gap)
-            else:
-                missing = self._still_lost(gateway_id, boot, gap.seqs)
+            missing = gap.seqs if key in settled else self._still_lost(gateway_id, boot, gap.seqs)
             if not missing:
                 self._close(key, gap, 0)
             elif gap.attempts >= self.attempts:
@@ -142,6 +140,29 @@ class ResendPlanner:
                 gap.attempts += 1
                 gap.due = now + self.retry_s * 2 ** (gap.attempts - 1)
         self.flush()
+
+    def _settle(self, gaps: list[tuple[tuple[str, str, int], Gap]]) -> set[tuple[str, str, int]]:
+        """Decide the due gaps: one receipt look-up for many first, as with several processes nearly every
+        candidate has arrived at another one; only gaps with a seq nobody has get a marking transaction."""
+        from sensors.models import BatchReceipt
+
+        for start in range(0, len(gaps), 200):
+            part = gaps[start:start + 200]
+            where = Q()
+            for (gateway_id, boot, _), gap in part:
+                where |= Q(gateway_id=gateway_id, boot=boot, seq__gte=gap.first, seq__lte=gap.last)
+            have: dict[tuple[str, str], set[int]] = {}
+            for gateway_id, boot, seq in BatchReceipt.objects.filter(where, lost=False).values_list(
+                "gateway_id", "boot", "seq"
+            ):
+                have.setdefault((gateway_id, boot), set()).add(seq)
+            for (gateway_id, boot, _), gap in part:
+                got = have.get((gateway_id, boot), ())
+                if gap.last - gap.first < len(got) and all(s in got for s in range(gap.first, gap.last + 1)):
+                    gap.seqs = []  # all arrived, at this process or another
+                else:
+                    gap.seqs = self._mark_lost(gateway_id, boot, gap)
+        return {key for key, _ in gaps}
 
     def _mark_lost(self, gateway_id: str, boot: str, gap: Gap) -> list[int]:
         """Count the seqs of the gap no process holds a receipt for as lost, once for all processes; returns
@@ -181,6 +202,8 @@ class ResendPlanner:
         """Of the seqs this process marked lost, those no process has received since."""
         from sensors.models import BatchReceipt
 
+        if not seqs:
+            return []
         still = set(
             BatchReceipt.objects.filter(
                 gateway_id=gateway_id, boot=boot, seq__gte=seqs[0], seq__lte=seqs[-1], lost=True

@@ -322,6 +322,38 @@ def test_a_lost_tail_is_found_from_the_gateway_status_without_a_later_batch(plan
 
 
 @pytest.mark.django_db
+def test_two_processes_sharing_a_gateway_count_each_lost_batch_once_and_ask_once(tracked_world):
+    """Two pipelines and planners on one database, the batches dealt out alternately as a shared
+    subscription does: each tracker sees a gap at nearly every batch, yet 3 lost batches count 3."""
+    clock, site = Clock(), tracked_world["site"]
+    sent: list[tuple[int, dict]] = []
+    processes = []
+    for i in range(2):
+        pipeline = IngestPipeline()
+        planner = ResendPlanner(lambda t, p, i=i: sent.append((i, orjson.loads(p))) or True, delay_s=1.0,
+                                retry_s=3.0, attempts=1, rate=100, clock=clock)
+        pipeline.on_gap = planner.gap
+        processes.append((pipeline, planner))
+    arrived = [seq for seq in range(40) if seq not in (7, 8, 30)]
+    for n, seq in enumerate(arrived):
+        processes[n % 2][0].handle([message(site, "gw-a", encode_batch("gw-a", "boot-1", seq, []))])
+    assert sum(len(planner.gaps) for _, planner in processes) > 20  # candidates everywhere
+    for _ in range(3):
+        clock.t += 4.0
+        for _, planner in processes:
+            planner.tick()
+    gateway = Gateway.objects.get(gateway_id="gw-a")
+    assert gateway.batches_lost == 3 and counters()["resend.unrecovered"] == 3
+    assert sorted(s for _, b in sent for first, last in b["ranges"] for s in range(first, last + 1)) == [7, 8, 30]
+    # a lost one turns up at the process that did not mark it: taken back once
+    processes[1][0].handle([message(site, "gw-a", encode_batch("gw-a", "boot-1", 8, []))])
+    processes[0][0].handle([message(site, "gw-a", encode_batch("gw-a", "boot-1", 8, []))])
+    gateway.refresh_from_db()
+    assert (gateway.batches_lost, gateway.batches_received) == (2, 38)
+    assert dict(IngestCounter.objects.values_list("name", "value"))["batches.lost"] == 2
+
+
+@pytest.mark.django_db
 def test_seqs_another_ingest_process_stored_are_not_asked_for(planned):
     planner, feed, sent, clock, connected, site = planned
     feed(0, 4)
