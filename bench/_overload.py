@@ -67,9 +67,14 @@ def setup(n_tags: int):
     return gws, rows
 
 
-def publisher(url, gws, rows, part, parts, plan, boot, out):
+def publisher(url, gws, rows, part, parts, plan, boot, out, sensor_topic="env"):
     """Publish this part's gateways' batches following ``plan`` [(seconds, batches per second of the
-    whole fleet)]; ``sent`` is the publish time. Reports what it published and the excursion's time."""
+    whole fleet)]; ``sent`` is the publish time. Reports what it published and the excursion's time.
+
+    Tag batches are encoded once, before the clock starts (only the envelope is written per batch), so
+    the publishers can offer the full design size on the shared box. A gateway's fridges go on
+    ``.../env`` in a batch of their own (protocol §2a, numbered apart under their own boot), or with
+    ``sensor_topic="adv"`` inside the tag batch as gateways without §2a do."""
     import orjson
 
     from sensors.mqtt.client import make_client, parse_mqtt_url
@@ -81,8 +86,14 @@ def publisher(url, gws, rows, part, parts, plan, boot, out):
     client.loop_start()
     mine = [g for g in range(len(gws)) if g % parts == part]
     sensors_of = {g: [i for i in range(SENSORS) if i % len(gws) == g] for g in mine}
+    topics = {g: (f"hospital/{SITE}/gw/{gws[g][0]}/adv", f"hospital/{SITE}/gw/{gws[g][0]}/env")
+              for g in mine}
+    # The advertisement arrays, encoded once: '...,"adv":[...]}'
+    encoded = {g: [orjson.dumps(v) + b"}" for v in rows[g]] for g in mine}
+    heads = {g: b'{"v":1,"gw":"%s","boot":"%s","seq":' % (gws[g][0].encode(), boot.encode()) for g in mine}
     seq = dict.fromkeys(mine, 0)
-    sent = readings = 0
+    env_seq = dict.fromkeys(mine, 0)
+    sent = readings = env_batches = 0
     excursion_at = None
     start = time.time()
     last = None
@@ -98,16 +109,28 @@ def publisher(url, gws, rows, part, parts, plan, boot, out):
             tick = time.time()
             for g in mine:
                 warm = tick - start >= plan[0][0] + plan[1][0] / 3 and tick - start < overload_s
-                advs = list(rows[g][seq[g] % len(rows[g])])
+                advs = []
                 for i in sensors_of[g]:
                     temp = EXCURSION_C if i == 0 and warm else NORMAL_C
                     if i == 0 and warm and excursion_at is None:
                         excursion_at = time.time()
                     advs.append([950, sensor_mac(i), -70, {"0499": ruuvi_hex(i, seq[g], temp)}])
                     readings += 1
-                payload = orjson.dumps({"v": 1, "gw": gws[g][0], "boot": boot, "seq": seq[g], "sent": time.time(),
-                                        "t0": tick, "adv": advs})
-                last = client.publish(f"hospital/{SITE}/gw/{gws[g][0]}/adv", payload, qos=1)
+                now = time.time()
+                if advs and sensor_topic == "adv":
+                    rows_g = rows[g][seq[g] % len(rows[g])]
+                    payload = orjson.dumps({"v": 1, "gw": gws[g][0], "boot": boot, "seq": seq[g], "sent": now,
+                                            "t0": tick, "adv": rows_g + advs})
+                else:
+                    payload = b'%s%d,"sent":%.3f,"t0":%.3f,"adv":%s' % (
+                        heads[g], seq[g], now, tick, encoded[g][seq[g] % len(encoded[g])])
+                    if advs:
+                        env = orjson.dumps({"v": 1, "gw": gws[g][0], "boot": boot + "-env", "seq": env_seq[g],
+                                            "sent": now, "t0": tick, "adv": advs})
+                        client.publish(topics[g][1], env, qos=1)
+                        env_seq[g] += 1
+                        env_batches += 1
+                last = client.publish(topics[g][0], payload, qos=1)
                 seq[g] += 1
                 sent += 1
                 n += 1
@@ -124,8 +147,25 @@ def publisher(url, gws, rows, part, parts, plan, boot, out):
         last.wait_for_publish(120)
     client.loop_stop()
     client.disconnect()
-    out.put({"batches": sent, "readings": readings, "excursion_at": excursion_at, "seconds": time.time() - start,
-             "phases": phases})
+    out.put({"batches": sent + env_batches, "readings": readings, "excursion_at": excursion_at,
+             "seconds": time.time() - start, "phases": phases, "cpu_s": time.process_time()})
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends() -> list[int]:
+    """PIDs of the PostgreSQL backends serving this database (ingest's), except our own."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return [pid for (pid,) in cursor.fetchall()]
 
 
 def rss_mb(pid: int, field: str) -> float:
@@ -135,7 +175,8 @@ def rss_mb(pid: int, field: str) -> float:
     return float("nan")
 
 
-def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log: Path) -> dict:
+def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log: Path,
+                 sensor_topic: str = "env") -> dict:
     from django.db import close_old_connections
 
     from sensors.environment.models import Alarm
@@ -149,7 +190,7 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
     plan = [(warmup_s, design * 1.0), (seconds, design * load), (recovery_s, design * 0.5)]
     print(f"overload: {len(gws)} gateways, {n_tags} tags, {SENSORS} sensors, ~{advs_per_batch:.0f} advertisements "
           f"a batch; design {design * advs_per_batch:,.0f} advertisements/s; offering {load}x for {seconds:.0f} s "
-          f"after {warmup_s:.0f} s at 1x, then 0.5x for {recovery_s:.0f} s", flush=True)
+          f"after {warmup_s:.0f} s at 1x, then 0.5x for {recovery_s:.0f} s; fridges on .../{sensor_topic}", flush=True)
     # the shipped deploy/mosquitto settings: persistence, autosave every 60 s, large queues
     with Mosquitto(user="overload", persistent=True, autosave_s=60) as broker:
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url()}
@@ -165,14 +206,21 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
                 time.sleep(0.5)
             time.sleep(2)
             boot = f"ov-{uuid.uuid4().hex[:4]}"
+            boots = [boot, boot + "-env"]  # tag batches, and the fridges' own sequence on .../env
             ctx = mp.get_context("fork")
             out = ctx.Queue()
-            pubs = [ctx.Process(target=publisher, args=(broker.url, gws, rows, p, publishers, plan, boot, out))
+            pubs = [ctx.Process(target=publisher, args=(broker.url, gws, rows, p, publishers, plan, boot, out,
+                                                        sensor_topic))
                     for p in range(publishers)]
+            backends = database_backends()
+            cpu0 = {"ingest": cpu_s(ingest.pid), "mosquitto": cpu_s(broker.proc.pid),
+                    "postgres_ingest": sum(cpu_s(b) for b in backends)}
             t0 = time.time()
             for p in pubs:
                 p.start()
             timeline, raised_at, cleared_at, alarm_seen, peak_rss = [], None, None, None, 0.0
+            fridge_temps = Reading.objects.filter(sensor__sensor_id__startswith="ov-fridge-", quantity="temperature_c")
+            readings_behind = 0.0  # how far the newest stored fridge reading lagged the clock, at worst
             published = None
             end = t0 + sum(s for s, _ in plan) + 240
             while time.time() < end:
@@ -188,15 +236,20 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
                     raised_at = now
                 if raised_at is not None and not shedding and cleared_at is None:
                     cleared_at = now
+                if published is None and now > 5:
+                    newest = fridge_temps.order_by("-t").values_list("t", flat=True).first()
+                    if newest is not None:
+                        readings_behind = max(readings_behind, time.time() - newest.timestamp())
                 if alarm_seen is None and Alarm.objects.filter(key="ov-fridge-0", rule="temperature_high").exclude(
                         state="normal").exists():
                     alarm_seen = time.time()
                 if int(now) % 10 == 0:
                     print(f"  t={now:5.0f}s shedding={shedding} keep 1 in {timeline[-1][2]} lag={timeline[-1][3]} s "
-                          f"rss={peak_rss:.0f} MB", flush=True)
+                          f"readings behind <= {readings_behind:.1f} s rss={peak_rss:.0f} MB", flush=True)
                 if published is None and all(not p.is_alive() for p in pubs):
                     parts = [out.get(timeout=30) for _ in pubs]
                     published = {"batches": sum(p["batches"] for p in parts),
+                                 "publisher_cpu_s": sum(p["cpu_s"] for p in parts),
                                  "readings": sum(p["readings"] for p in parts),
                                  "excursion_at": min((p["excursion_at"] for p in parts if p["excursion_at"]),
                                                      default=None),
@@ -204,10 +257,14 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
                                  "phase_rates": [round(sum(p["phases"][k][0] for p in parts) * advs_per_batch
                                                        / max(p["phases"][k][1] for p in parts))
                                                  for k in range(len(plan))]}
-                if published and BatchReceipt.objects.filter(boot=boot, lost=False).count() >= published["batches"] and (
+                if published and BatchReceipt.objects.filter(boot__in=boots, lost=False).count() >= published["batches"] and (
                         cleared_at is not None or raised_at is None):
                     break
             peak_hwm = rss_mb(ingest.pid, "VmHWM")
+            busy_s = time.time() - t0
+            cpu = {"ingest": cpu_s(ingest.pid) - cpu0["ingest"], "mosquitto": cpu_s(broker.proc.pid) - cpu0["mosquitto"],
+                   "postgres_ingest": sum(cpu_s(b) for b in database_backends() if b in backends)
+                   - cpu0["postgres_ingest"]}
         finally:
             ingest.send_signal(signal.SIGTERM)
             try:
@@ -217,7 +274,9 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
     close_old_connections()
     if published is None:
         return {"error": "publishers did not finish", "lost": 0, "duplicated": 0}
-    receipts = BatchReceipt.objects.filter(boot=boot, lost=False).count()
+    receipts = BatchReceipt.objects.filter(boot__in=boots, lost=False).count()
+    offered_sightings = sum(rate * s for (s, _), rate in zip(plan, published["phase_rates"], strict=True))
+    cpu["publishers"] = published["publisher_cpu_s"]
     temps = Reading.objects.filter(sensor__sensor_id__startswith="ov-fridge-", quantity="temperature_c")
     stored = temps.count()
     distinct = temps.values("sensor_id", "token").distinct().count()
@@ -246,5 +305,9 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
         "shedding_cleared_at_s": cleared_at,
         "alarm_raised": alarm_seen is not None,
         "alarm_late_s": round(alarm_seen - excursion_at, 1) if alarm_seen and excursion_at else None,
+        "readings_behind_max_s": round(readings_behind, 1),
+        # CPU seconds per 1,000 tag sightings published, per process (what limits the box)
+        "cpu_ms_per_1000_sightings": {k: round(1e6 * v / max(1.0, offered_sightings), 1) for k, v in cpu.items()},
+        "cpu_cores_busy": {k: round(v / busy_s, 2) for k, v in cpu.items()},
         "timeline": timeline[::5],
     }

@@ -216,6 +216,9 @@ def main(argv=None) -> int:
     parser.add_argument("--overload-load", type=float, default=2.0, help="Multiple of the design load.")
     parser.add_argument("--overload-seconds", type=float, default=60.0, help="Length of the overload.")
     parser.add_argument("--publishers", type=int, default=2, help="Publisher processes of the overload drill.")
+    parser.add_argument("--overload-sensors-on", choices=["env", "adv"], default="env",
+                        help="Overload drill: fridges in batches of their own on .../env (protocol 2a), or inside "
+                        "the tag batches on .../adv (gateways without 2a).")
     args = parser.parse_args(argv)
     teardown = django_with_throwaway_database()
     try:
@@ -299,7 +302,7 @@ def run(args) -> int:
             from _overload import run_overload
 
             results["overload"] = run_overload(args.overload_tags, args.overload_load, args.overload_seconds,
-                                               args.publishers, log)
+                                               args.publishers, log, sensor_topic=args.overload_sensors_on)
             print(f"overload: { {k: v for k, v in results['overload'].items() if k != 'timeline'} }", flush=True)
     finally:
         broker.stop()

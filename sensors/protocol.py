@@ -34,7 +34,7 @@ import math
 import string
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -72,7 +72,7 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 TOPIC_ROOT = "hospital"
-KINDS = ("adv", "status", "config", "resend")
+KINDS = ("adv", "env", "status", "config", "resend")  # env: sensor batches, never behind tag batches (§2a)
 
 MAX_PAYLOAD_BYTES = 1_048_576  # a batch of 5000 full advertisements is about 600 kB
 MAX_ADVERTISEMENTS = 5000
@@ -295,13 +295,16 @@ def _number(obj: dict, key: str, default: object = None) -> float:
 
 
 def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id: str,
-                 keep: Callable[[str, float], bool] | None = None) -> Batch:
+                 keep: Callable[[str, float], bool] | None = None, *, stale_before: float | None = None,
+                 always: Container[str] = frozenset()) -> Batch:
     """Decode and validate one batch received on ``hospital/<site>/gw/<topic_gateway_id>/adv``.
 
     Raises ProtocolError if the envelope is malformed (nothing in it can be trusted). Otherwise returns
     the good advertisements plus ``rejected``: (index, reason) for each bad advertisement.
     ``keep(address, t)``, if given, is asked once the address and time are valid; advertisements it
     refuses are only counted (``skipped``), their data is not decoded: ingest under overload.
+    A batch ``sent`` before ``stale_before`` keeps only the advertisements of addresses in ``always``
+    (upper case); when it holds none, every advertisement is skipped without being validated.
     """
     if isinstance(payload, memoryview):
         payload = payload.tobytes()
@@ -344,6 +347,10 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
     if len(advs) > MAX_ADVERTISEMENTS:
         raise ProtocolError(f"too many advertisements: {len(advs)} > {MAX_ADVERTISEMENTS}")
 
+    if stale_before is not None and sent < stale_before:
+        if not _mentions(advs, always):
+            return Batch(v, gw, boot, seq, sent, t0, [], [], len(advs))
+        keep = _only(always)
     good: list[Advertisement] = []
     rejected: list[Rejection] = []
     skipped = 0
@@ -371,6 +378,18 @@ def decode_batch(payload: bytes | bytearray | memoryview | str, topic_gateway_id
             continue
         good.append(Advertisement(t0 + off / 1000, mac, rssi, mfr, svc))
     return Batch(v, gw, boot, seq, sent, t0, good, rejected, skipped)
+
+
+def _mentions(advs: list, addresses: Container[str]) -> bool:
+    """Whether any advertisement's address (any case; malformed ones are ignored) is in ``addresses``."""
+    for a in advs:
+        if type(a) is list and len(a) > 1 and type(a[1]) is str and a[1].upper() in addresses:
+            return True
+    return False
+
+
+def _only(addresses: Container[str]) -> Callable[[str, float], bool]:
+    return lambda address, t: address in addresses
 
 
 def _short_uuid(key: object) -> str:

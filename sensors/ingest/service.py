@@ -1,4 +1,9 @@
-"""Wiring of one ingest process: MQTT consumer -> pipeline -> locator and alarms.
+"""Wiring of one ingest process: MQTT consumers -> pipeline -> locator and alarms.
+
+Two consumers share the pipeline: one for tag batches (``.../adv``) and gateway status, and one, on a
+thread and MQTT session of its own, for sensor batches (``.../env``, protocol §2a). The broker delivers
+each subscription in order, so under overload a reading on the tag topic would wait behind every tag
+batch queued before it; on its own subscription it is processed within about one chunk.
 
 Used by ``manage.py ingest`` (production, one or more processes) and by the demo (a thread).
 """
@@ -42,6 +47,11 @@ def subscriptions(endpoint: MqttEndpoint, site: str = "+") -> list[tuple[str, in
     return [(subscription("adv", site, group=group), 1), (subscription("status", site), 1)]
 
 
+def priority_subscriptions(endpoint: MqttEndpoint, site: str = "+") -> list[tuple[str, int]]:
+    group = (settings.MQTT_SHARE_GROUP or None) if endpoint.is_v5 else None
+    return [(subscription("env", site, group=group), 1)]
+
+
 def default_client_id(site: str) -> str:
     return os.environ.get("INGEST_CLIENT_ID") or f"ingest-{socket.gethostname()}-{site.replace('+', 'all')}"
 
@@ -69,7 +79,10 @@ def prune_receipts() -> None:
 
 
 def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: str | None = None,
-                   pipeline: IngestPipeline | None = None, extra_idle=()) -> tuple[ChunkedConsumer, IngestPipeline]:
+                   pipeline: IngestPipeline | None = None,
+                   extra_idle=()) -> tuple[ChunkedConsumer, ChunkedConsumer, IngestPipeline]:
+    """The tag consumer (run it on the caller's thread: it runs the periodic tasks), the sensor consumer
+    (on a thread of its own) and their pipeline."""
     from locator.feed import SightingsFeed
     from sensors.environment.worker import attach
 
@@ -88,8 +101,9 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
              Periodic(1, shedder.observe_idle), Periodic(1, status), *attach(pipeline, site=site), *extra_idle]
 
     def on_idle():
-        for task in tasks:
-            task()
+        with pipeline.lock:  # the sensor consumer's thread uses the same pipeline and alarm service
+            for task in tasks:
+                task()
 
     consumer = ChunkedConsumer(
         endpoint, client_id, subscriptions(endpoint, site), pipeline.handle,
@@ -101,15 +115,32 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
     if pipeline.on_gap is None:
         pipeline.on_gap = planner.gap
         tasks.append(Periodic(0.5, planner.tick))
-    return consumer, pipeline
+    priority = ChunkedConsumer(endpoint, f"{client_id}.env", priority_subscriptions(endpoint, site),
+                               pipeline.handle_priority)
+    if pipeline.on_env_gap is None:  # sensor batches are numbered apart: a planner of their own
+        env_planner = ResendPlanner(pipeline.env_tracker, consumer.publish, attempts=settings.INGEST_RESEND_ATTEMPTS)
+        pipeline.on_env_gap = env_planner.gap
+        tasks.append(Periodic(0.5, env_planner.tick))
+    return consumer, priority, pipeline
 
 
 def run_ingest(stop: threading.Event, **kwargs) -> None:
     """Consume until ``stop`` is set; then drain what was received and return."""
-    consumer, pipeline = build_consumer(**kwargs)
+    consumer, priority, pipeline = build_consumer(**kwargs)
     log.info("ingest consuming from %s as %s", consumer.endpoint.redacted(), consumer.client._client_id.decode())
+    sensors = threading.Thread(target=_run_priority, args=(priority, stop), name="ingest-env", daemon=True)
+    sensors.start()
     try:
         consumer.run(stop)
     finally:
+        stop.set()  # the sensor consumer drains what it received and stops too
+        sensors.join(60)
         pipeline.sightings_feed.close()  # hands the lead over at once
+        close_old_connections()
+
+
+def _run_priority(consumer: ChunkedConsumer, stop: threading.Event) -> None:
+    try:
+        consumer.run(stop)
+    finally:
         close_old_connections()

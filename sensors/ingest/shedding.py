@@ -82,8 +82,9 @@ class LoadShedder:
             return None
         return lambda address, t: address in sensors or not (hash(address) + int(t)) & mask
 
-    def stale(self, sent: float, now: float) -> bool:
-        return self.level > 0 and now - sent > self.config.stale_s
+    def stale_before(self, now: float) -> float | None:
+        """While shedding, batches sent before this lose their tag sightings (None: not shedding)."""
+        return now - self.config.stale_s if self.level > 0 else None
 
     def count_shed(self, n: int) -> None:
         self.shed_total += n

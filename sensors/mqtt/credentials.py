@@ -64,11 +64,11 @@ def acl_file(gateways: Iterable[GatewayAccount], services: Iterable[ServiceAccou
     for service in services:
         out.append(f"user {service.username}")
         if service.role == "ingest":
-            out += [f"topic read {root}/+/gw/+/adv", f"topic read {root}/+/gw/+/status",
-                    f"topic readwrite {root}/+/gw/+/config", f"topic write {root}/+/gw/+/resend"]
+            out += [f"topic read {root}/+/gw/+/adv", f"topic read {root}/+/gw/+/env",
+                    f"topic read {root}/+/gw/+/status", f"topic readwrite {root}/+/gw/+/config", f"topic write {root}/+/gw/+/resend"]
         elif service.role == "simulator":
-            out += [f"topic write {root}/+/gw/+/adv", f"topic write {root}/+/gw/+/status",
-                    f"topic read {root}/+/gw/+/config", f"topic read {root}/+/gw/+/resend"]
+            out += [f"topic write {root}/+/gw/+/adv", f"topic write {root}/+/gw/+/env",
+                    f"topic write {root}/+/gw/+/status", f"topic read {root}/+/gw/+/config", f"topic read {root}/+/gw/+/resend"]
         else:
             raise ValueError(f"unknown service role {service.role!r}")
         out.append("")
@@ -76,6 +76,6 @@ def acl_file(gateways: Iterable[GatewayAccount], services: Iterable[ServiceAccou
         if not gw.password_hash:
             continue
         base = f"{root}/{gw.site}/gw/{gw.gateway_id}"
-        out += [f"user {gw.gateway_id}", f"topic write {base}/adv", f"topic readwrite {base}/status",
-                f"topic read {base}/config", f"topic read {base}/resend", ""]
+        out += [f"user {gw.gateway_id}", f"topic write {base}/adv", f"topic write {base}/env",
+                f"topic readwrite {base}/status", f"topic read {base}/config", f"topic read {base}/resend", ""]
     return "\n".join(out)

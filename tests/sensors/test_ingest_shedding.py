@@ -406,3 +406,22 @@ def test_discovered_devices_are_bounded(monkeypatch):
         adv = Advertisement(time.time(), address, -70, {0x004C: ibeacon_payload(3, i)}, {})
         buffer.add(decode(address, adv.manufacturer_data, {}), adv, "gw-a")
     assert len(buffer.pending) == 10
+
+
+def test_a_stale_tag_only_batch_is_shed_whole_without_validating_its_advertisements():
+    from sensors.protocol import decode_batch
+
+    sent = time.time() - 30
+    tags = [Advertisement(sent, f"AA:00:00:00:00:{i:02X}", -60, {0x004C: ibeacon_payload(1, i)}, {}) for i in range(3)]
+    payload = encode_batch("gw-a", "b", 1, tags, sent=sent).replace(b'"adv":[', b'"adv":[["not", "an", "adv"],')
+    asked = []
+    batch = decode_batch(payload, "gw-a", keep=lambda a, t: asked.append(a) or True, stale_before=sent + 1,
+                         always={RUUVI_MAC})
+    # Nothing looked at one by one: not even the malformed advertisement is reported.
+    assert (batch.advertisements, batch.rejected, batch.skipped, asked) == ([], [], 4, [])
+    assert len(decode_batch(payload, "gw-a", stale_before=sent - 1, always={RUUVI_MAC}).advertisements) == 3
+    # A stale batch that holds a registered sensor (any case) keeps that sensor's advertisement only.
+    with_sensor = encode_batch("gw-a", "b", 2, [*tags, Advertisement(sent, RUUVI_MAC.lower(), -70,
+                                                                     {0x0499: RUUVI_V5_VALID}, {})], sent=sent)
+    batch = decode_batch(with_sensor, "gw-a", stale_before=sent + 1, always={RUUVI_MAC})
+    assert [a.address for a in batch.advertisements] == [RUUVI_MAC] and batch.skipped == 3
