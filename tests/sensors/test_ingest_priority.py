@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import orjson
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
