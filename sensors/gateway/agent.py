@@ -7,7 +7,8 @@ lock guards the batcher, the sequence counter and the active config, so the call
 from any thread (the tests feed bleak objects from theirs).
 
 Sequence numbers: ``boot`` is random per process start, ``seq`` starts at 0 and grows by one per batch
-closed. A batch is encoded exactly once, when it closes, and keeps that seq through the queue and any
+closed. Sensor advertisements (Ruuvi, BTHome) go in batches of their own on ``.../env`` (protocol §2a,
+``env_topic``), numbered apart: boot ``<boot>-env``, their own seq from 0. A batch is encoded exactly once, when it closes, and keeps that seq through the queue and any
 re-send, so the server's loss accounting (protocol §7) is exact: a batch dropped from a full queue, or
 one that could not be written to disk, is a gap the server counts as lost and the gateway counts as
 ``dropped`` in its status.
@@ -32,7 +33,7 @@ from typing import Any
 from sensors.protocol import GatewayConfig, ProtocolError, decode_config, encode_batch
 
 from . import SOFTWARE
-from .batcher import Batcher, to_wall
+from .batcher import Batcher, is_sensor, to_wall
 from .config import Settings
 from .publisher import Publisher
 from .queue import DiskQueue
@@ -68,6 +69,9 @@ class Agent:
         self.seq = 0
         self._last_batch = time.monotonic()  # when the last batch closed
         self._reported_acked: int | None = None  # the acked_seq the last status said
+        self.env_boot = f"{self.boot}-env"  # sensor batches (protocol §2a): a sequence of their own
+        self.env_batcher = Batcher(self.config.max_batch, self.config.batch_interval_ms)
+        self.env_seq = 0
         self.seen = self.forwarded = self.filtered = self.invalid = 0
         self._lock = threading.Lock()
         self._closed = False
@@ -82,6 +86,7 @@ class Agent:
             site=settings.site,
             boot=self.boot,
             queue=self.queue,
+            env_boot=self.env_boot if settings.env_topic else None,
             software=SOFTWARE,
             status_info=self.status_info,
             on_config=self.on_config_message,
@@ -97,7 +102,8 @@ class Agent:
                 (r.seq, r.payload if r.acked is not None else None) for r in self.queue.held(boot, first, last)
             ],
             lambda gw: (self.boot, self.seq) if gw == settings.gateway_id else None,
-            lambda gw, batches: self.publisher.resend([payload for _, payload in batches]),
+            lambda gw, batches, boot: self.publisher.resend([payload for _, payload in batches],
+                                                            env=boot == self.env_boot),
             rate=settings.resend_rate,
         )
         self.scanner = Scanner(
@@ -126,9 +132,10 @@ class Agent:
                 self.filtered += 1
                 return
             self.forwarded += 1
-            if self.batcher.add(heard):
+            batcher = self.env_batcher if self.settings.env_topic and is_sensor(heard) else self.batcher
+            if batcher.add(heard):
                 self._flush_locked()
-            elif len(self.batcher) == 1:
+            elif len(batcher) == 1:
                 self._poke()  # a batch just opened: the main loop must time its deadline
 
     def flush(self) -> list[int]:
@@ -137,21 +144,30 @@ class Agent:
             return self._flush_locked(everything=True)
 
     def _flush_locked(self, everything: bool = False) -> list[int]:
+        """Close due batches into the queue; returns the seqs of the tag batches closed."""
+        self._flush_stream(self.env_batcher, everything, env=True)
+        return self._flush_stream(self.batcher, everything)
+
+    def _flush_stream(self, batcher: Batcher, everything: bool, env: bool = False) -> list[int]:
         seqs = []
-        while len(self.batcher) and (everything or self.batcher.due()):
-            heard = self.batcher.take(self.batcher.max_batch)
+        while len(batcher) and (everything or batcher.due()):
+            heard = batcher.take(batcher.max_batch)
             advertisements = to_wall(heard, time.monotonic(), time.time())
-            seq = self.seq
-            self._last_batch = time.monotonic()
+            boot, seq = (self.env_boot, self.env_seq) if env else (self.boot, self.seq)
+            if not env:
+                self._last_batch = time.monotonic()  # the tag stream's tail is what the status reports
             try:
-                payload = encode_batch(self.settings.gateway_id, self.boot, seq, advertisements)
+                payload = encode_batch(self.settings.gateway_id, boot, seq, advertisements)
             except ProtocolError as e:  # a bug here, not bad radio data: that is screened in the scanner
                 log.error("could not encode a batch of %d advertisements: %s", len(heard), e.reason)
                 self.invalid += len(heard)
                 continue
-            self.seq += 1
+            if env:
+                self.env_seq += 1
+            else:
+                self.seq += 1
             try:
-                if self.publisher.enqueue(self.boot, seq, payload):
+                if self.publisher.enqueue(boot, seq, payload):
                     self._status_due = True
             except (sqlite3.Error, OSError) as e:
                 # Disk full or failing: the batch is lost, and counted, so the seq gap is explained.
@@ -203,6 +219,7 @@ class Agent:
             changed = config != self.config
             self.config, self.config_source, self.config_error = config, source, None
             self.batcher.configure(config.max_batch, config.batch_interval_ms)
+            self.env_batcher.configure(config.max_batch, config.batch_interval_ms)
         if changed:
             log.info(
                 "config applied (%s): batch %d ms / %d advertisements, filters %s",
@@ -230,6 +247,7 @@ class Agent:
             "rejected": self.publisher.rejected if hasattr(self, "publisher") else 0,
             "kept": self.queue.kept()[0],
             "seq": self.seq,
+            "env_seq": self.env_seq,
             "scanner": self.scanner.state if hasattr(self, "scanner") else "stopped",
             "adapter": self.settings.adapter or "default",
             "config": self.config_source,
@@ -321,7 +339,8 @@ class Agent:
                         log.error("restarting the scanner failed (%s)", e)
                 with self._lock:
                     self._flush_locked()
-                    left = self.batcher.seconds_left()
+                    left = min((x for x in (self.batcher.seconds_left(), self.env_batcher.seconds_left())
+                                if x is not None), default=None)
                 if self._status_due or now >= next_status or self._tail_unreported(now):
                     self._status_due = False
                     self.publisher.publish_status()

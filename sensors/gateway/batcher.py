@@ -65,6 +65,17 @@ class Batcher:
         return len(self._pending)
 
 
+# Formats that carry measurements (vaccine fridges, room climate): published on .../env (protocol §2a).
+SENSOR_COMPANY_IDS = frozenset({0x0499})  # Ruuvi
+SENSOR_SERVICE_UUIDS = frozenset({"0000fcd2-0000-1000-8000-00805f9b34fb"})  # BTHome v2
+
+
+def is_sensor(heard: Heard) -> bool:
+    """An environmental sensor's advertisement (by its format), rather than a tag's."""
+    return (any(cid in SENSOR_COMPANY_IDS for cid in heard.manufacturer_data)
+            or any(uuid in SENSOR_SERVICE_UUIDS for uuid in heard.service_data))
+
+
 def to_wall(heard: list[Heard], mono_now: float, wall_now: float) -> list[Advertisement]:
     """Monotonic times -> unix seconds, all against one reading of both clocks."""
     offset = wall_now - mono_now

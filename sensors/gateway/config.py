@@ -41,6 +41,7 @@ _TOML_KEYS: dict[str, tuple[str, str]] = {
     "scanner_retry_s": ("scanner", "retry_s"),
     "batch_interval_ms": ("batch", "interval_ms"),
     "max_batch": ("batch", "max_batch"),
+    "env_topic": ("batch", "env_topic"),
     "queue_max_bytes": ("queue", "max_bytes"),
     "queue_max_batches": ("queue", "max_batches"),
     "drain_rate": ("queue", "drain_rate"),
@@ -83,6 +84,10 @@ class Settings:
     status_interval_s: float = 60.0
     shutdown_grace_s: float = 2.0  # on SIGTERM, time to deliver what is queued before exiting
     log_level: str = "INFO"
+    # Sensor advertisements (Ruuvi, BTHome) in batches of their own on .../env (protocol §2a), so the
+    # server takes them ahead of a backlog of tag batches. Turn on once the server speaks §2a: an older
+    # one does not subscribe to .../env, and the broker would drop those batches unseen.
+    env_topic: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -218,6 +223,7 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "status_interval_s": (int, float),
     "shutdown_grace_s": (int, float),
     "scanner_retry_s": (int, float),
+    "env_topic": bool,
 }
 
 
@@ -226,7 +232,7 @@ def build_settings(values: dict[str, Any]) -> Settings:
     values = {k: v for k, v in values.items() if v is not None}
     for name, expected in _TYPES.items():
         v = values.get(name)
-        if v is not None and (not isinstance(v, expected) or isinstance(v, bool)):
+        if v is not None and (not isinstance(v, expected) or (isinstance(v, bool) and expected is not bool)):
             where = _TOML_KEYS.get(name, ("", name))
             key = f"{where[0]}.{where[1]}" if where[0] else where[1]
             raise ConfigError(f"{key} has the wrong type ({type(v).__name__})")

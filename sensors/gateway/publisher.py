@@ -75,6 +75,7 @@ class Publisher:
         boot: str,
         queue: DiskQueue,
         software: str,
+        env_boot: str | None = None,
         status_info: Callable[[], dict[str, Any]] = dict,
         on_config: Callable[[bytes], None] | None = None,
         on_resend: Callable[[bytes], None] | None = None,
@@ -94,6 +95,8 @@ class Publisher:
         self.drain_rate = drain_rate
         self.keepalive_s = keepalive_s
         self.adv_topic = topic_for(site, gateway_id, "adv")
+        self.env_topic = topic_for(site, gateway_id, "env")
+        self.env_boot = env_boot  # queued batches of this boot are sensor batches, for .../env (protocol §2a)
         self.status_topic = topic_for(site, gateway_id, "status")
         self.config_topic = topic_for(site, gateway_id, "config")
         self.resend_topic = topic_for(site, gateway_id, "resend")
@@ -113,7 +116,7 @@ class Publisher:
         self._wake = threading.Event()
         # (paho info, queue row id, a resend?)
         self._inflight: deque[tuple[mqtt.MQTTMessageInfo, int, bool]] = deque()
-        self._resends: deque[bytes] = deque()
+        self._resends: deque[tuple[str, bytes]] = deque()  # (topic, payload)
         self._reasons: dict[int, tuple[Any, float]] = {}  # mid -> (PUBACK reason code, when)
         self._cursor = 0  # highest queue row id handed to paho
         self._connected = False
@@ -187,12 +190,13 @@ class Publisher:
         self._wake.set()
         return dropped
 
-    def resend(self, payloads: list[bytes]) -> int:
-        """Publish these already delivered batches again (the server asked); returns how many were taken
-        (the list is bounded: a flood of requests cannot fill the memory)."""
+    def resend(self, payloads: list[bytes], env: bool = False) -> int:
+        """Publish these already delivered batches again (the server asked; ``env``: sensor batches);
+        returns how many were taken (the list is bounded: a flood of requests cannot fill the memory)."""
+        topic = self.env_topic if env else self.adv_topic
         with self._lock:
             room = max(0, self.max_resends - len(self._resends))
-            self._resends.extend(payloads[:room])
+            self._resends.extend((topic, payload) for payload in payloads[:room])
         self._wake.set()
         return min(room, len(payloads))
 
@@ -374,9 +378,9 @@ class Publisher:
         budget = min(room, bucket.available())
         with self._lock:
             again = [self._resends.popleft() for _ in range(min(budget, len(self._resends)))]
-        for payload in again:  # asked for by the server: older data, but few and already late
+        for topic, payload in again:  # asked for by the server: older data, but few and already late
             bucket.take()
-            info = self._client.publish(self.adv_topic, payload, qos=1)
+            info = self._client.publish(topic, payload, qos=1)
             with self._lock:
                 self._handed_over(info)
                 self._inflight.append((info, 0, True))
@@ -386,7 +390,8 @@ class Publisher:
             return 0.5
         for row in rows:
             bucket.take()
-            info = self._client.publish(self.adv_topic, row.payload, qos=1)
+            topic = self.env_topic if row.boot == self.env_boot else self.adv_topic
+            info = self._client.publish(topic, row.payload, qos=1)
             with self._lock:
                 self._handed_over(info)
                 self._inflight.append((info, row.id, False))

@@ -116,7 +116,7 @@ class ResendHandler:
             found += len(seen)
         self.requests += 1
         self.not_held += request.batches - found
-        taken = self.republish(gateway_id, again) if again else 0
+        taken = self.republish(gateway_id, again, request.boot) if again else 0
         self.resent += taken
         if taken < len(again):
             self.ignore("busy", f"publisher full: {len(again) - taken} of {len(again)} batches not resent")

@@ -44,6 +44,7 @@ from sensors.protocol import (
     decode_config,
     decode_status,
     encode_config,
+    encode_resend,
     topic_for,
 )
 from tests.support.mosquitto import PrivateMosquitto, free_port
@@ -546,6 +547,41 @@ def test_batches_reach_the_broker_and_decode(tmp_path, broker_url, gw):
         last = wait_for(lambda: statuses(late, gw), what="retained status")[-1]
         assert last.state == "offline" and last.info["reason"] == "shutdown" and late.messages[-1][2]
         late.close()
+    finally:
+        sub.close()
+
+
+def test_sensor_advertisements_go_on_env_numbered_apart_and_are_resent_there(tmp_path, broker_url, gw):
+    """Protocol §2a: with env_topic, Ruuvi and BTHome advertisements leave in batches of their own on
+    .../env (boot <boot>-env, seq from 0); tags stay on .../adv; a resend request for the sensor stream's
+    boot is answered on .../env."""
+    sub = Subscriber(broker_url, [topic_for(SITE, gw, "adv"), topic_for(SITE, gw, "env")])
+    agent = Agent(make_settings(tmp_path, broker_url, gw, env_topic=True))
+    try:
+        with running(agent):
+            for _ in range(2):
+                feed(agent, ibeacon(), ruuvi(), bthome())
+                agent.flush()
+            env = wait_for(lambda: len(sub.payloads("env")) >= 2 and sub.payloads("env"), what="2 sensor batches")
+            tags = wait_for(lambda: len(batches(sub, gw)) >= 2 and batches(sub, gw), what="2 tag batches")
+            sensor_batches = [decode_batch(p, gw) for p in env]
+            assert [(b.boot, b.seq) for b in sensor_batches] == [(f"{agent.boot}-env", 0), (f"{agent.boot}-env", 1)]
+            assert [sorted(a.address for a in b.advertisements) for b in sensor_batches] == [
+                sorted([RUUVI_MAC, BTHOME_MAC])] * 2
+            assert [(b.boot, b.seq, [a.address for a in b.advertisements]) for b in tags] == [
+                (agent.boot, 0, [IBEACON_MAC]), (agent.boot, 1, [IBEACON_MAC])]
+            server = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-server-{gw}")
+            ep = parse_mqtt_url(broker_url)
+            if ep.username:
+                server.username_pw_set(ep.username, ep.password)
+            server.connect(ep.host, ep.port)
+            server.loop_start()
+            server.publish(topic_for(SITE, gw, "resend"), encode_resend(gw, f"{agent.boot}-env", [(0, 0)]),
+                           qos=1).wait_for_publish(5)
+            wait_for(lambda: len(sub.payloads("env")) >= 3, what="the resent sensor batch")
+            assert sub.payloads("env")[2] == env[0] and len(batches(sub, gw)) == 2
+            server.disconnect()
+            server.loop_stop()
     finally:
         sub.close()
 

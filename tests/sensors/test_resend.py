@@ -146,7 +146,7 @@ def make_handler(tmp_path, clock, *, next_seq=10, taken_limit=None):
     q = DiskQueue(tmp_path / "h.sqlite3", retain_s=600, retain_max_bytes=1 << 20, clock=clock)
     republished = []
 
-    def republish(gw, batches):
+    def republish(gw, batches, boot):
         take = batches if taken_limit is None else batches[:taken_limit]
         republished.extend(take)
         return len(take)
