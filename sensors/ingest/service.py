@@ -95,10 +95,16 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
     pipeline.sightings_feed = feed
     shedder = pipeline.shedder  # overload: tag sightings are shed, readings and alarms never (shedding.py)
     status = StatusReporter(shedder, client_id, site, backlog=lambda: consumer.inbox.qsize())
+
+    def observe_idle():
+        # Only when nothing waits: a slow periodic task (a locator solve) between chunks is not idle time.
+        if consumer.inbox.empty():
+            shedder.observe_idle()
+
     # Alarm evaluation runs inside ingest: readings and alarm state commit in the same transaction.
     tasks = [Periodic(1, throttled(feed.tick, shedder, 2.0)), Periodic(10, pipeline.flush_discovered),
              Periodic(60, feed.check_missing), Periodic(900, feed.recalibrate), Periodic(3600, prune_receipts),
-             Periodic(1, shedder.observe_idle), Periodic(1, status), *attach(pipeline, site=site), *extra_idle]
+             Periodic(1, observe_idle), Periodic(1, status), *attach(pipeline, site=site), *extra_idle]
 
     def on_idle():
         with pipeline.lock:  # the sensor consumer's thread uses the same pipeline and alarm service
