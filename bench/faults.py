@@ -111,7 +111,7 @@ class BenchGateway:
             lambda gw, b, first, last: [(r.seq, r.payload if r.acked is not None else None)
                                         for r in self.queue.held(b, first, last)],
             lambda gw: (self.boot, self.next_seq) if gw == "gw-f1" else None,
-            lambda gw, batches: self.publisher.resend([p for _, p in batches]),
+            lambda gw, batches, boot: self.publisher.resend([p for _, p in batches]),
         )
         # Reconnects as fast as ingest does (the agent's default backoff goes up to 60 s): the worst case
         # for batches arriving at the restarted broker before ingest has resubscribed.

@@ -295,7 +295,8 @@ class MqttPublisher(Publisher):
         boot = self.boot.get(gateway_id)
         return None if boot is None else (boot, self.seq[gateway_id])
 
-    def _republish(self, gateway_id: str, batches: list[tuple[int, bytes]]) -> int:
+    def _republish(self, gateway_id: str, batches: list[tuple[int, bytes]], boot: str) -> int:
+        # (one stream per simulated gateway, on .../adv: the simulator does not use protocol 2a's .../env)
         topic = topic_for(self.site, gateway_id, "adv")
         taken = 0
         for _, payload in batches:
