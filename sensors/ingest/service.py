@@ -124,10 +124,6 @@ def build_consumer(*, mqtt_url: str | None = None, site: str = "+", client_id: s
     # Chunks of up to 0.25 s: each chunk costs a transaction and a dozen statements whatever its size.
     priority = ChunkedConsumer(endpoint, f"{client_id}.env", priority_subscriptions(endpoint, site),
                                pipeline.handle_priority, chunk_wait_s=0.25)
-    if pipeline.on_env_gap is None:  # sensor batches are numbered apart: a planner of their own
-        env_planner = ResendPlanner(pipeline.env_tracker, consumer.publish, attempts=settings.INGEST_RESEND_ATTEMPTS)
-        pipeline.on_env_gap = env_planner.gap
-        tasks.append(Periodic(0.5, env_planner.tick))
     return consumer, priority, pipeline
 
 
