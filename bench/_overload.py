@@ -212,6 +212,7 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
             pubs = [ctx.Process(target=publisher, args=(broker.url, gws, rows, p, publishers, plan, boot, out,
                                                         sensor_topic))
                     for p in range(publishers)]
+            idle_rss = rss_mb(ingest.pid, "VmRSS")  # connected, registry and locator loaded, nothing received
             backends = database_backends()
             cpu0 = {"ingest": cpu_s(ingest.pid), "mosquitto": cpu_s(broker.proc.pid),
                     "postgres_ingest": sum(cpu_s(b) for b in backends)}
@@ -300,6 +301,7 @@ def run_overload(n_tags: int, load: float, seconds: float, publishers: int, log:
         "sightings": counters.get("sightings", 0),
         "sightings_shed": counters.get("sightings.shed", 0),
         "peak_rss_mb": round(max(peak_rss, peak_hwm), 1),
+        "idle_rss_mb": round(idle_rss, 1),
         "overload_window_s": [overload_from, overload_to],
         "shedding_raised_at_s": raised_at,
         "shedding_cleared_at_s": cleared_at,
