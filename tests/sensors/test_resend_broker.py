@@ -100,11 +100,10 @@ def stored(agent: Agent) -> set[int]:
                .values_list("seq", flat=True))
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_broker_restart_with_a_shared_subscription_loses_nothing_once_resends_complete(
-    tmp_path, gateway_factory, floor
-):
+def broker_ingest_and_two_gateways(tmp_path, floor, gateway_factory):
+    """A private persistent Mosquitto, ``manage.py ingest`` on the default shared subscription (resends:
+    2 attempts), and two agents: gw-keeps keeps delivered batches 15 minutes (the default), gw-forgets
+    half a second (gone before anyone can ask)."""
     site = floor.building.site.code
     gateway_factory("gw-keeps")
     gateway_factory("gw-forgets", x=6.0)
@@ -116,8 +115,16 @@ def test_broker_restart_with_a_shared_subscription_loses_nothing_once_resends_co
                     log_path=log, MQTT_SHARE_GROUP="ingest", INGEST_RESEND_ATTEMPTS="2")
     wait_for(lambda: "connected to" in log.read_text(errors="replace"), 60, "ingest subscribed")
     time.sleep(0.5)  # subscribed: from the first batch on, every one counts
-    keeps = make_agent(tmp_path, url, site, "gw-keeps")  # keeps delivered batches 15 minutes (the default)
-    forgets = make_agent(tmp_path, url, site, "gw-forgets", retain_s=0.5)  # gone before anyone can ask
+    return broker, log, ingest, make_agent(tmp_path, url, site, "gw-keeps"), \
+        make_agent(tmp_path, url, site, "gw-forgets", retain_s=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_broker_restart_with_a_shared_subscription_loses_nothing_once_resends_complete(
+    tmp_path, gateway_factory, floor
+):
+    broker, log, ingest, keeps, forgets = broker_ingest_and_two_gateways(tmp_path, floor, gateway_factory)
     try:
         with running(keeps, forgets):
             feeder = Feeder(keeps, forgets)
@@ -290,19 +297,7 @@ def test_batches_lost_at_the_end_of_a_stream_are_found_from_the_gateway_status(t
     resubscribed) and nothing comes after them, so no sequence gap can show them. The gateway's status,
     published once its stream went quiet, names its last acknowledged seq: ingest asks for the tail, gets
     back what the gateway keeps, and counts the rest as lost."""
-    site = floor.building.site.code
-    gateway_factory("gw-keeps")
-    gateway_factory("gw-forgets", x=6.0)
-    broker = PrivateMosquitto(tmp_path, f"allow_anonymous true\npersistence true\npersistence_location {tmp_path}/\n")
-    broker.start()
-    url = f"mqtt://127.0.0.1:{broker.port}"
-    log = tmp_path / "ingest.log"
-    ingest = manage("ingest", "--mqtt-url", url, "--site", site, "--client-id", f"ingest-{uuid.uuid4().hex[:6]}",
-                    log_path=log, MQTT_SHARE_GROUP="ingest", INGEST_RESEND_ATTEMPTS="2")
-    wait_for(lambda: "connected to" in log.read_text(errors="replace"), 60, "ingest subscribed")
-    time.sleep(0.5)
-    keeps = make_agent(tmp_path, url, site, "gw-keeps")
-    forgets = make_agent(tmp_path, url, site, "gw-forgets", retain_s=0.5)
+    broker, log, ingest, keeps, forgets = broker_ingest_and_two_gateways(tmp_path, floor, gateway_factory)
     agents = (keeps, forgets)
     try:
         with running(*agents):
