@@ -34,8 +34,7 @@ def refresh(user) -> dict:
     state = {"joined": _joined(user), "device": user_has_device(user, confirmed=True),
              "admin_group": user.groups.filter(name=roles.ADMINISTRATOR).exists()}
     cache.set(_key(user.pk), state, STATE_TTL_S)
-    _entry_of(user, state)
-    return state
+    return _keep(user, state)
 
 
 def forget(user_id) -> None:
@@ -44,22 +43,22 @@ def forget(user_id) -> None:
     authcache.bump()
 
 
-def _entry_of(user, state: dict | None = None):
+def _keep(user, state: dict) -> dict:
+    """Keep the answer on the user's authcache entry (when it came through hospital.authcache)."""
     entry = getattr(user, "_authcache_entry", None)
-    if entry is not None and state is not None:
+    if entry is not None:
         entry.twofactor = state
-    return entry
+    return state
 
 
 def _state(user) -> dict:
-    entry = _entry_of(user)
-    if entry is not None and entry.twofactor is not None:
-        return entry.twofactor
+    kept = getattr(getattr(user, "_authcache_entry", None), "twofactor", None)
+    if kept is not None:
+        return kept
     state = cache.get(_key(user.pk))
     if state is None or state.get("joined") != _joined(user):
         return refresh(user)
-    _entry_of(user, state)
-    return state
+    return _keep(user, state)
 
 
 def is_administrator(user) -> bool:

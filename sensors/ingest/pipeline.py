@@ -526,7 +526,7 @@ class IngestPipeline:
                 )
             return
         for name, value in counters.items():
-            if value and not IngestCounter.objects.filter(name=name).update(value=F("value") + value):
+            if not IngestCounter.objects.filter(name=name).update(value=F("value") + value):
                 IngestCounter.objects.create(name=name, value=value)
 
     # ------------------------------------------------------------------------- periodic work

@@ -167,8 +167,7 @@ class ResendPlanner:
     def _mark_lost(self, gateway_id: str, boot: str, gap: Gap) -> list[int]:
         """Count the seqs of the gap no process holds a receipt for as lost, once for all processes; returns
         the ones this process marked (and so asks for)."""
-        from sensors.ingest.pipeline import IngestPipeline
-        from sensors.models import BatchReceipt, Gateway
+        from sensors.models import BatchReceipt
 
         first = max(gap.first, gap.last - MAX_RESEND_BATCHES + 1)
         unmarked = first - gap.first  # too many to mark one by one: counted, not recoverable
@@ -188,10 +187,8 @@ class ResendPlanner:
                     params,
                 )
                 marked.extend(int(q) for (q,) in cursor.fetchall())
-            lost = len(marked) + unmarked
-            if lost:
-                Gateway.objects.filter(gateway_id=gateway_id).update(batches_lost=F("batches_lost") + lost)
-                IngestPipeline._bump_counters(Counter({"batches.lost": lost}))
+            if marked or unmarked:
+                self._count_lost(gateway_id, len(marked) + unmarked)
         if unmarked:
             log.warning("%s (boot %s): a gap of %d batches; the %d oldest counted lost without a check",
                         gateway_id, boot, gap.last - gap.first + 1, unmarked)
