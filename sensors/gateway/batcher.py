@@ -66,6 +66,8 @@ class Batcher:
 
 
 # Formats that carry measurements (vaccine fridges, room climate): published on .../env (protocol §2a).
+# The same identifiers as sensors.ble.ruuvi.COMPANY_ID and sensors.ble.bthome.SERVICE_UUID16, written out
+# because the gateway imports no decoder (bthome needs cryptography; tests/sensors/test_gateway.py).
 SENSOR_COMPANY_IDS = frozenset({0x0499})  # Ruuvi
 SENSOR_SERVICE_UUIDS = frozenset({"0000fcd2-0000-1000-8000-00805f9b34fb"})  # BTHome v2
 
