@@ -265,20 +265,19 @@ def test_filters_list_keyboard_hover_click_and_popup(nurse, artifacts):
     # Mouse: hover a marker drawn on the canvas for its tooltip, click it for the popup.
     asset_id = nurse.evaluate("[...window.hospitalMap.markers.values()].find(r => !r.fixed && r.status === "
                               "'available').asset")
-    nurse.evaluate(f"(() => {{ const r = window.hospitalMap.markers.get({asset_id}); "
-                   f"window.hospitalMap.map.setView([r.y, r.x], 5, {{animate: false}}); }})()")
-    point = nurse.evaluate(f"(() => {{ const r = window.hospitalMap.markers.get({asset_id}); "
-                           f"const p = window.hospitalMap.map.latLngToContainerPoint([r.y, r.x]); "
-                           f"const box = document.getElementById('map').getBoundingClientRect(); "
-                           f"return {{x: box.left + p.x, y: box.top + p.y, number: r.number}}; }})()")
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
     tip = nurse.locator(".maptip")
-    # The canvas hit-tests against positions from its last redraw, which follows setView by a frame or
-    # two (more on a loaded machine): wait for two frames, and move over the marker again if no tooltip yet.
-    nurse.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
-    for jiggle in (0, 1, 0, 1, 0):
-        nurse.mouse.move(point["x"] + jiggle, point["y"])
+    # Centre the marker and point at it, again if no tooltip comes: the pan of the keyboard selection
+    # above may still be animating, and the canvas hit-tests positions from its last redraw.
+    for attempt in range(5):
+        point = nurse.evaluate(f"""(async () => {{ const m = window.hospitalMap.map;
+            const r = window.hospitalMap.markers.get({asset_id}); m.stop(); m.setView([r.y, r.x], 5, {{animate: false}});
+            await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+            const p = m.latLngToContainerPoint([r.y, r.x]);
+            const box = document.getElementById('map').getBoundingClientRect();
+            return {{x: box.left + p.x, y: box.top + p.y, number: r.number}}; }})()""")
+        nurse.mouse.move(point["x"] + attempt % 2, point["y"])  # a move the canvas sees as new
         try:
             tip.wait_for(timeout=2000)
             break
